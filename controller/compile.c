@@ -1,0 +1,151 @@
+/* Pipeline glue between the front-half stages, the inventory and the state store. */
+#include <fcntl.h>
+#include <sys/wait.h>
+
+#include "compile.h"
+#include "resolve.h"
+
+void compilation_init(compilation *c) {
+        *c = (compilation) {};
+        manifest_set_init(&c->set);
+        diag_list_init(&c->diags);
+        inventory_init(&c->inv);
+        arena_init(&c->arena);
+}
+
+void compilation_done(compilation *c) {
+        if (c->rendered)
+                render_result_done(&c->rr);
+        stored_placements_free(c->prev, c->n_prev);
+        stored_documents_free(c->docs, c->n_docs);
+        store_close(c->store);
+        arena_done(&c->arena);
+        inventory_done(&c->inv);
+        diag_list_done(&c->diags);
+        manifest_set_done(&c->set);
+        *c = (compilation) {};
+}
+
+int compile_manifests(compilation *c, const compile_options *o) {
+        int r = manifest_load_repo(&c->set, o->repo, &c->diags);
+        if (r < 0)
+                return r;
+        resolve_manifests(&c->set, &c->diags);
+        return c->diags.n_errors > 0 ? -EBADMSG : 0;
+}
+
+static int doc_host_cmp(const void *key, const void *elem) {
+        return strcmp(key, ((const stored_document *) elem)->host);
+}
+
+const stored_document *compilation_recorded(const compilation *c, const char *host) {
+        return c->n_docs ? bsearch(host, c->docs, c->n_docs, sizeof(stored_document), doc_host_cmp) : NULL;
+}
+
+int compile_all(compilation *c, const compile_options *o, char **ret_error) {
+        int r;
+
+        r = compile_manifests(c, o);
+        if (r < 0 && r != -EBADMSG)
+                return r;
+        if (o->hosts_file) {
+                int k = inventory_load(&c->inv, o->hosts_file, &c->diags);
+                if (k < 0 && k != -EBADMSG)
+                        return k;
+        }
+        if (c->diags.n_errors > 0)
+                return -EBADMSG;
+
+        r = store_open(o->state_dir, false, !o->write_store, &c->store, ret_error);
+        if (r == -ENOENT && !o->write_store) {
+                /* Nothing recorded yet: plan against an empty history. */
+                if (ret_error) {
+                        free(*ret_error);
+                        *ret_error = NULL;
+                }
+                c->store = NULL;
+        } else if (r < 0) {
+                if (ret_error && !*ret_error)
+                        *ret_error = xasprintf("cannot open the state store in %s: %s%s", o->state_dir, strerror(-r),
+                                               r == -ENOENT ? " (run 'infrastream-controller init' first)" : "");
+                return r;
+        }
+        if (c->store) {
+                r = store_load_placements(c->store, &c->prev, &c->n_prev);
+                if (r >= 0)
+                        r = store_load_documents(c->store, &c->docs, &c->n_docs);
+                if (r < 0) {
+                        if (ret_error)
+                                *ret_error = xasprintf("cannot read the state store: %s", strerror(-r));
+                        return r;
+                }
+        }
+
+        c->pl = arena_alloc(&c->arena, (c->set.n_dbs + 1) * sizeof(placement));
+        place_databases(&c->set, &c->inv, c->prev, c->n_prev, &c->arena, c->pl);
+        render_documents(&c->set, &c->inv, c->pl, o->domain, &c->rr);
+        c->rendered = true;
+        return 0;
+}
+
+int compile_record_placements(compilation *c) {
+        for (size_t i = 0; i < c->set.n_dbs; i++) {
+                const placement *p = &c->pl[i];
+                const char **hosts;
+                int r;
+
+                if (!p->changed)
+                        continue;
+                hosts = arena_alloc(&c->arena, (p->n_members + 1) * sizeof(char *));
+                for (size_t m = 0; m < p->n_members; m++)
+                        hosts[m] = c->inv.hosts[p->members[m]].name;
+                r = store_save_placement(c->store, database_key(&c->arena, &c->set.dbs[i]), hosts, p->n_members);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+char *repo_head_commit(const char *repo) {
+        int pipefd[2];
+        pid_t pid;
+        char buf[128] = "";
+        ssize_t n = 0;
+        int status;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return xstrdup("");
+        pid = fork();
+        if (pid < 0) {
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return xstrdup("");
+        }
+        if (pid == 0) {
+                int devnull = open("/dev/null", O_WRONLY);
+                dup2(pipefd[1], 1);
+                if (devnull >= 0)
+                        dup2(devnull, 2);
+                execlp("git", "git", "-C", repo, "rev-parse", "--verify", "-q", "HEAD", (char *) NULL);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        for (;;) {
+                ssize_t k = read(pipefd[0], buf + n, sizeof(buf) - 1 - (size_t) n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                n += k;
+                if ((size_t) n >= sizeof(buf) - 1)
+                        break;
+        }
+        close(pipefd[0]);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        buf[n] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || strlen(buf) < 40)
+                return xstrdup("");
+        return xstrdup(buf);
+}

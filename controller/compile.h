@@ -1,0 +1,51 @@
+/* The controller's front half as one pipeline: discover → parse → validate → resolve →
+ * inventory → place → render. validate, plan, render (and apply later) share it. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "diag.h"
+#include "inventory.h"
+#include "manifest.h"
+#include "placement.h"
+#include "render.h"
+#include "store.h"
+
+typedef struct compile_options {
+        const char *repo;
+        const char *hosts_file;   /* NULL: no static inventory */
+        const char *state_dir;
+        const char *domain;
+        bool write_store;         /* render/apply record placements; plan only reads */
+} compile_options;
+
+typedef struct compilation {
+        manifest_set set;
+        diag_list diags;
+        inventory inv;
+        store *store;             /* NULL when nothing is recorded yet (plan before init) */
+        stored_placement *prev;
+        size_t n_prev;
+        stored_document *docs;    /* recorded documents, sorted by host */
+        size_t n_docs;
+        placement *pl;
+        arena arena;
+        render_result rr;
+        bool rendered;
+} compilation;
+
+void compilation_init(compilation *c);
+void compilation_done(compilation *c);
+
+/* Manifests only. Returns 0 when there are no errors, -EBADMSG when diags hold errors, -errno
+ * (with a message on stderr) when the repository cannot be read. */
+int compile_manifests(compilation *c, const compile_options *o);
+/* Manifests, inventory, placement and documents. Same return convention. */
+int compile_all(compilation *c, const compile_options *o, char **ret_error);
+/* Recorded document for host, or NULL. */
+const stored_document *compilation_recorded(const compilation *c, const char *host);
+/* Record placements that changed (write_store). */
+int compile_record_placements(compilation *c);
+
+/* The manifests repository's HEAD commit, or "" when it is not a git work tree. */
+char *repo_head_commit(const char *repo);

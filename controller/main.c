@@ -1,0 +1,391 @@
+/* infrastream-controller: the command line. Each command is a function; the pipeline lives
+ * in compile.c, the output formats in plan.c. */
+#include <getopt.h>
+#include <sys/stat.h>
+
+#include "compile.h"
+#include "document.h"
+#include "fileio.h"
+#include "plan.h"
+#include "sign.h"
+
+#define DEFAULT_STATE_DIR "/var/lib/infrastream/controller"
+#define SIGNING_KEY "signing-key.pem"
+#define SIGNING_PUB "signing-key.pub"
+
+enum {
+        EXIT_INVALID = 1, /* manifests or input are wrong */
+        EXIT_USAGE = 2,   /* bad command line or the system failed */
+};
+
+typedef struct args {
+        const char *repo, *hosts, *state_dir, *domain, *host;
+        bool json, verbose;
+} args;
+
+static const char *prog = "infrastream-controller";
+
+static void usage_main(FILE *f) {
+        fprintf(f,
+                "Usage: %s COMMAND [OPTIONS]\n"
+                "\n"
+                "Turns a repository of lowops manifests into signed desired-state documents, one per host.\n"
+                "\n"
+                "Commands:\n"
+                "  init      create the state directory, state store and document-signing key\n"
+                "  validate  check every manifest in the repository\n"
+                "  plan      show what would be created, changed and removed on each host\n"
+                "  render    print one host's signed desired-state document and record it\n"
+                "\n"
+                "Run '%s COMMAND --help' for a command's options. --version prints the version.\n",
+                prog, prog);
+}
+
+static const struct {
+        const char *name, *synopsis, *options;
+} HELP[] = {
+        { "init", "init [--state-dir DIR]",
+          "Create DIR (mode 0700), the state store and the Ed25519 document-signing key (0600).\n"
+          "Safe to run again: existing keys are never overwritten.\n"
+          "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n" },
+        { "validate", "validate [--repo DIR] [--verbose]",
+          "Parse and check every *.yaml/*.yml under DIR; print errors as path:line:col.\n"
+          "  --repo DIR        manifests repository (default .)\n"
+          "  --verbose         also list YAML documents that are not manifests\n" },
+        { "plan", "plan [--repo DIR] [--hosts FILE] [--state-dir DIR] [--domain D] [--json]",
+          "Show, per host, what applying the manifests would change, against what was last rendered.\n"
+          "Reads the state store but never writes it.\n"
+          "  --repo DIR        manifests repository (default .)\n"
+          "  --hosts FILE      static host inventory (YAML)\n"
+          "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n"
+          "  --domain D        DNS domain for database host names (default " DEFAULT_DOMAIN ")\n"
+          "  --json            machine-readable output\n" },
+        { "render", "render --host NAME [--repo DIR] [--hosts FILE] [--state-dir DIR] [--domain D]",
+          "Print NAME's signed desired-state document. Records placements and the document; the\n"
+          "revision increases only when the host's desired state changed.\n"
+          "  --host NAME       the host whose document to print\n"
+          "  --repo DIR        manifests repository (default .)\n"
+          "  --hosts FILE      static host inventory (YAML)\n"
+          "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n"
+          "  --domain D        DNS domain for database host names (default " DEFAULT_DOMAIN ")\n" },
+};
+
+static void usage_command(const char *cmd, FILE *f) {
+        for (size_t i = 0; i < ELEMENTSOF(HELP); i++)
+                if (streq(HELP[i].name, cmd)) {
+                        fprintf(f, "Usage: %s %s\n\n%s", prog, HELP[i].synopsis, HELP[i].options);
+                        return;
+                }
+}
+
+/* Parse the options common to all commands; returns 1 when --help was shown, <0 on error. */
+static int parse_args(const char *cmd, int argc, char **argv, args *a) {
+        static const struct option opts[] = {
+                { "repo", required_argument, NULL, 'r' },      { "hosts", required_argument, NULL, 'H' },
+                { "state-dir", required_argument, NULL, 's' }, { "domain", required_argument, NULL, 'd' },
+                { "host", required_argument, NULL, 'n' },      { "json", no_argument, NULL, 'j' },
+                { "verbose", no_argument, NULL, 'v' },         { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        static const char *const allowed[][8] = {
+                { "init", "state-dir" },
+                { "validate", "repo", "verbose" },
+                { "plan", "repo", "hosts", "state-dir", "domain", "json", "verbose" },
+                { "render", "repo", "hosts", "state-dir", "domain", "host", "verbose" },
+        };
+        int c, idx;
+
+        *a = (args) { .repo = ".", .state_dir = DEFAULT_STATE_DIR, .domain = DEFAULT_DOMAIN };
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+                bool ok = false;
+                if (c == 'h') {
+                        usage_command(cmd, stdout);
+                        return 1;
+                }
+                if (c == '?') {
+                        fprintf(stderr, "%s %s: unknown or incomplete option '%s'\n", prog, cmd, argv[optind - 1]);
+                        usage_command(cmd, stderr);
+                        return -EINVAL;
+                }
+                for (size_t i = 0; i < ELEMENTSOF(allowed); i++)
+                        if (streq(allowed[i][0], cmd))
+                                for (size_t j = 1; j < 8 && allowed[i][j]; j++)
+                                        ok |= streq(allowed[i][j], opts[idx].name);
+                if (!ok) {
+                        fprintf(stderr, "%s %s: option '--%s' does not apply to this command\n", prog, cmd, opts[idx].name);
+                        return -EINVAL;
+                }
+                switch (c) {
+                case 'r':
+                        a->repo = optarg;
+                        break;
+                case 'H':
+                        a->hosts = optarg;
+                        break;
+                case 's':
+                        a->state_dir = optarg;
+                        break;
+                case 'd':
+                        a->domain = optarg;
+                        break;
+                case 'n':
+                        a->host = optarg;
+                        break;
+                case 'j':
+                        a->json = true;
+                        break;
+                case 'v':
+                        a->verbose = true;
+                        break;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "%s %s: unexpected argument '%s'\n", prog, cmd, argv[optind]);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int cmd_init(const args *a) {
+        _cleanup_free_ char *key = xasprintf("%s/%s", a->state_dir, SIGNING_KEY),
+                            *pub = xasprintf("%s/%s", a->state_dir, SIGNING_PUB), *err = NULL;
+        store *s = NULL;
+        struct stat st;
+        int r;
+
+        r = mkdir_p(a->state_dir, 0700);
+        if (r < 0 || stat(a->state_dir, &st) < 0) {
+                fprintf(stderr, "%s init: cannot create '%s': %s\n", prog, a->state_dir, strerror(r < 0 ? -r : errno));
+                return EXIT_USAGE;
+        }
+        if ((st.st_mode & 077) != 0 && chmod(a->state_dir, 0700) < 0) {
+                fprintf(stderr, "%s init: cannot restrict '%s' to 0700: %s\n", prog, a->state_dir, strerror(errno));
+                return EXIT_USAGE;
+        }
+        r = store_open(a->state_dir, true, false, &s, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s init: %s\n", prog, err ? err : strerror(-r));
+                return EXIT_USAGE;
+        }
+        store_close(s);
+
+        r = sign_generate_key(key);
+        if (r == -EEXIST)
+                printf("signing key %s exists, kept\n", key);
+        else if (r < 0) {
+                fprintf(stderr, "%s init: cannot create the signing key %s: %s\n", prog, key, strerror(-r));
+                return EXIT_USAGE;
+        } else
+                printf("created signing key %s\n", key);
+        r = sign_export_public_key(key, pub);
+        if (r < 0) {
+                fprintf(stderr, "%s init: cannot write %s: %s\n", prog, pub, strerror(-r));
+                return EXIT_USAGE;
+        }
+        printf("state directory %s ready (agents trust %s)\n", a->state_dir, pub);
+        return 0;
+}
+
+static int report_diags(compilation *c, bool verbose) {
+        diag_sort(&c->diags);
+        diag_print(&c->diags, stderr, verbose);
+        if (c->diags.n_errors > 0) {
+                fprintf(stderr, "%zu error%s, %zu warning%s\n", c->diags.n_errors, c->diags.n_errors == 1 ? "" : "s",
+                        c->diags.n_warnings, c->diags.n_warnings == 1 ? "" : "s");
+                return EXIT_INVALID;
+        }
+        return 0;
+}
+
+static int cmd_validate(const args *a) {
+        _cleanup_(compilation_done) compilation c;
+        compile_options o = { .repo = a->repo };
+        int r;
+
+        compilation_init(&c);
+        r = compile_manifests(&c, &o);
+        if (r < 0 && r != -EBADMSG) {
+                fprintf(stderr, "%s validate: cannot read repository '%s': %s\n", prog, a->repo, strerror(-r));
+                return EXIT_USAGE;
+        }
+        if (report_diags(&c, a->verbose))
+                return EXIT_INVALID;
+        printf("ok: %zu manifest%s (%zu database%s, %zu application%s) in %zu YAML file%s",
+               c.set.n_dbs + c.set.n_apps, c.set.n_dbs + c.set.n_apps == 1 ? "" : "s", c.set.n_dbs,
+               c.set.n_dbs == 1 ? "" : "s", c.set.n_apps, c.set.n_apps == 1 ? "" : "s", c.set.n_yaml_files,
+               c.set.n_yaml_files == 1 ? "" : "s");
+        if (c.set.n_ignored)
+                printf(", %zu other YAML document%s ignored", c.set.n_ignored, c.set.n_ignored == 1 ? "" : "s");
+        if (c.diags.n_warnings)
+                printf(", %zu warning%s", c.diags.n_warnings, c.diags.n_warnings == 1 ? "" : "s");
+        putchar('\n');
+        return 0;
+}
+
+static int run_compile(compilation *c, const args *a, bool write, const char *cmd) {
+        compile_options o = { .repo = a->repo, .hosts_file = a->hosts, .state_dir = a->state_dir,
+                              .domain = a->domain, .write_store = write };
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        compilation_init(c);
+        r = compile_all(c, &o, &err);
+        if (r == -EBADMSG || c->diags.n_errors > 0)
+                return report_diags(c, a->verbose) ? EXIT_INVALID : EXIT_INVALID;
+        if (r < 0) {
+                if (err)
+                        fprintf(stderr, "%s %s: %s\n", prog, cmd, err);
+                else
+                        fprintf(stderr, "%s %s: cannot read repository '%s': %s\n", prog, cmd, a->repo, strerror(-r));
+                return EXIT_USAGE;
+        }
+        (void) report_diags(c, a->verbose); /* warnings */
+        return 0;
+}
+
+static int cmd_plan(const args *a) {
+        _cleanup_(compilation_done) compilation c;
+        _cleanup_free_ plan_host *hosts = NULL;
+        _cleanup_free_ doc_document **prev = NULL;
+        json_object *plan;
+        int r;
+
+        r = run_compile(&c, a, false, "plan");
+        if (r)
+                return r;
+        hosts = xcalloc(c.inv.n + 1, sizeof(plan_host));
+        prev = xcalloc(c.inv.n + 1, sizeof(doc_document *));
+        for (size_t i = 0; i < c.inv.n; i++) {
+                const stored_document *sd = compilation_recorded(&c, c.inv.hosts[i].name);
+                char hash[65];
+
+                hosts[i] = (plan_host) { .host = &c.inv.hosts[i], .next = c.rr.docs[i] };
+                if (!sd)
+                        continue;
+                doc_content_hash(c.rr.docs[i], hash);
+                hosts[i].prev_revision = sd->revision;
+                hosts[i].unchanged = streq(hash, sd->content_hash);
+                if (!hosts[i].unchanged) {
+                        _cleanup_free_ char *err = NULL;
+                        if (doc_decode(sd->body, strlen(sd->body), &prev[i], NULL, NULL, &err) < 0) {
+                                fprintf(stderr, "%s plan: the recorded document of host '%s' is unreadable (%s); "
+                                                "planning it as new\n", prog, c.inv.hosts[i].name, err);
+                                prev[i] = NULL;
+                        }
+                        hosts[i].prev = prev[i];
+                }
+        }
+        plan = plan_build(hosts, c.inv.n, &c.rr);
+        if (a->json)
+                printf("%s\n", json_object_to_json_string_ext(plan, JSON_C_TO_STRING_PRETTY |
+                                                                     JSON_C_TO_STRING_SPACED |
+                                                                     JSON_C_TO_STRING_NOSLASHESCAPE));
+        else
+                plan_print_text(plan, stdout);
+        json_object_put(plan);
+        for (size_t i = 0; i < c.inv.n; i++)
+                doc_document_free(prev[i]);
+        return 0;
+}
+
+static int cmd_render(const args *a) {
+        _cleanup_(compilation_done) compilation c;
+        _cleanup_free_ char *key = xasprintf("%s/%s", a->state_dir, SIGNING_KEY), *body = NULL, *err = NULL,
+                            *commit = NULL;
+        const stored_document *sd;
+        doc_document *d;
+        char hash[65];
+        size_t size;
+        long h;
+        int r;
+
+        if (!a->host) {
+                fprintf(stderr, "%s render: --host NAME is required\n", prog);
+                return EXIT_USAGE;
+        }
+        r = run_compile(&c, a, true, "render");
+        if (r)
+                return r;
+        h = inventory_find(&c.inv, a->host);
+        if (h < 0) {
+                fprintf(stderr, "%s render: host '%s' is not in the inventory\n", prog, a->host);
+                return EXIT_INVALID;
+        }
+        d = c.rr.docs[h];
+        doc_content_hash(d, hash);
+        sd = compilation_recorded(&c, a->host);
+
+        r = store_begin(c.store);
+        if (r >= 0)
+                r = compile_record_placements(&c);
+        if (r >= 0 && sd && streq(sd->content_hash, hash)) {
+                /* Unchanged: the same bytes as before, so nothing new is pushed. */
+                r = store_commit(c.store);
+                if (r >= 0)
+                        fputs(sd->body, stdout);
+                goto done;
+        }
+        if (r >= 0)
+                r = store_next_revision(c.store, &d->revision);
+        if (r >= 0) {
+                commit = repo_head_commit(a->repo);
+                free(d->commit);
+                d->commit = TAKE_PTR(commit);
+                r = sign_document(d, key, &body, &size, &err);
+                if (r < 0) {
+                        store_rollback(c.store);
+                        fprintf(stderr, "%s render: cannot sign with %s: %s\n", prog, key, err ? err : strerror(-r));
+                        return EXIT_USAGE;
+                }
+                r = store_save_document(c.store, a->host, d->revision, hash, body);
+        }
+        if (r >= 0)
+                r = store_commit(c.store);
+        if (r >= 0)
+                fwrite(body, 1, size, stdout);
+done:
+        if (r < 0) {
+                store_rollback(c.store);
+                fprintf(stderr, "%s render: cannot record in the state store: %s\n", prog, strerror(-r));
+                return EXIT_USAGE;
+        }
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        args a;
+        const char *cmd;
+        int r;
+
+        /* Everything the controller creates (state store, keys) is private by default. */
+        umask(077);
+        if (argc < 2) {
+                usage_main(stderr);
+                return EXIT_USAGE;
+        }
+        cmd = argv[1];
+        if (streq(cmd, "--help") || streq(cmd, "-h") || streq(cmd, "help")) {
+                usage_main(stdout);
+                return 0;
+        }
+        if (streq(cmd, "--version")) {
+                printf("%s %s\n", prog, PACKAGE_VERSION);
+                return 0;
+        }
+        r = parse_args(cmd, argc - 1, argv + 1, &a);
+        if (r == 1)
+                return 0;
+        if (streq(cmd, "init"))
+                return r < 0 ? EXIT_USAGE : cmd_init(&a);
+        if (streq(cmd, "validate"))
+                return r < 0 ? EXIT_USAGE : cmd_validate(&a);
+        if (streq(cmd, "plan"))
+                return r < 0 ? EXIT_USAGE : cmd_plan(&a);
+        if (streq(cmd, "render"))
+                return r < 0 ? EXIT_USAGE : cmd_render(&a);
+        fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
+        usage_main(stderr);
+        return EXIT_USAGE;
+}

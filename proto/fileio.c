@@ -1,0 +1,140 @@
+/* File helpers in the manner of systemd's fileio.c: compare first, then temp + fsync + rename. */
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "fileio.h"
+#include "macro.h"
+
+int read_full_file(const char *path, size_t max, char **ret_data, size_t *ret_size) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, alloc = 0;
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (S_ISREG(st.st_mode) && (uint64_t) st.st_size > max)
+                return -EFBIG;
+
+        alloc = S_ISREG(st.st_mode) ? (size_t) st.st_size + 1 : 4096;
+        buf = xmalloc(alloc);
+        for (;;) {
+                ssize_t n;
+
+                if (size + 1 >= alloc) {
+                        alloc *= 2;
+                        buf = xrealloc(buf, alloc);
+                }
+                n = read(fd, buf + size, alloc - size - 1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                size += (size_t) n;
+                if (size > max)
+                        return -EFBIG;
+        }
+        buf[size] = '\0';
+        *ret_data = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = size;
+        return 0;
+}
+
+static int same_content(int dirfd, const char *name, const void *data, size_t size, mode_t mode) {
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        char buf[65536];
+        size_t off = 0;
+
+        fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return 0;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t) st.st_size != size ||
+            (st.st_mode & 07777) != mode)
+                return 0;
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return 0;
+                }
+                if (n == 0)
+                        break;
+                if (off + (size_t) n > size || memcmp((const char *) data + off, buf, (size_t) n) != 0)
+                        return 0;
+                off += (size_t) n;
+        }
+        return off == size;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode) {
+        _cleanup_free_ char *dcopy = xstrdup(path), *bcopy = xstrdup(path), *tmp = NULL;
+        _cleanup_close_ int dirfd = -1, fd = -1;
+        const char *dir = dirname(dcopy), *base = basename(bcopy);
+        size_t off = 0;
+        int r;
+
+        dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0)
+                return -errno;
+        if (same_content(dirfd, base, data, size, mode))
+                return 0;
+
+        tmp = xasprintf(".#%s.%ld.tmp", base, (long) getpid());
+        /* The mode is set at creation, before any byte is written: secrets are never exposed. */
+        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode & 0600);
+        if (fd < 0)
+                return -errno;
+        while (off < size) {
+                ssize_t n = write(fd, (const char *) data + off, size - off);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto fail;
+                }
+                off += (size_t) n;
+        }
+        if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        /* rename() replaces atomically; readers see the old or the new file, never a torn one. */
+        if (renameat(dirfd, tmp, dirfd, base) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        (void) fsync(dirfd);
+        return 1;
+fail:
+        (void) unlinkat(dirfd, tmp, 0);
+        return r;
+}
+
+int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = xstrdup(path);
+
+        for (char *s = p + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = '\0';
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
