@@ -108,7 +108,23 @@ static mloc loc_of(pctx *c, const ynode *n) {
         return (mloc) { c->path, n->line, n->col };
 }
 
-/* Report keys of map not in allowed (unless ignore_unknown), with a did-you-mean hint. */
+/* A key that belongs one level down: the commonest slip when YAML loses its indentation. */
+static const char *nested_home(const char *key) {
+        for (size_t i = 0; i < ELEMENTSOF(METADATA_KEYS); i++)
+                if (streq(key, METADATA_KEYS[i]))
+                        return "metadata";
+        for (size_t i = 0; i < ELEMENTSOF(DATABASE_SPEC_KEYS); i++)
+                if (streq(key, DATABASE_SPEC_KEYS[i]))
+                        return "spec";
+        if (streq(key, "accessControl") || streq(key, "target"))
+                return "spec";
+        for (size_t i = 0; i < ELEMENTSOF(BACKUP_KEYS); i++)
+                if (streq(key, BACKUP_KEYS[i]))
+                        return "spec.backupConfig";
+        return NULL;
+}
+
+/* Report keys of map not in allowed, with a did-you-mean hint. */
 static void check_keys(pctx *c, const ynode *map, const char *const *allowed, size_t n, const char *where) {
         for (size_t i = 0; i < map->n_pairs; i++) {
                 const ynode *k = map->pairs[i].key;
@@ -124,7 +140,10 @@ static void check_keys(pctx *c, const ynode *map, const char *const *allowed, si
                         continue;
                 }
                 hint = closest_word(k->value, allowed, n);
-                if (hint)
+                if (allowed == TOP_KEYS && nested_home(k->value))
+                        ERR(c, k, "unknown key '%s' in %s; it belongs under '%s': indent it", shown(c, k->value), where,
+                            nested_home(k->value));
+                else if (hint)
                         ERR(c, k, "unknown key '%s' in %s; did you mean '%s'?", shown(c, k->value), where, hint);
                 else
                         ERR(c, k, "unknown key '%s' in %s", shown(c, k->value), where);
@@ -134,9 +153,13 @@ static void check_keys(pctx *c, const ynode *map, const char *const *allowed, si
 static const ynode *want_map(pctx *c, const ynode *parent, const char *key, const char *field, bool required) {
         const ynode *n = ymap_get(parent, key);
 
+        if (n && ynode_is_null(n) && required) {
+                ERR(c, ymap_get_key(parent, key), "%s: '%s' is empty; its keys must be indented under it", field, key);
+                return NULL;
+        }
         if (!n || ynode_is_null(n)) {
                 if (required)
-                        ERR(c, n ? n : parent, "%s: missing required key '%s'", field, key);
+                        ERR(c, parent, "%s: missing required key '%s'", field, key);
                 return NULL;
         }
         if (n->type != YNODE_MAPPING) {
@@ -524,8 +547,13 @@ static void parse_document(pctx *c, const ydoc *doc) {
         const ynode *root = doc->root, *api, *kind_node;
         const char *kind;
 
-        if (!root || root->type != YNODE_MAPPING)
-                return; /* not a manifest: other YAML is ignored */
+        if (!root)
+                return; /* an empty document */
+        if (root->type != YNODE_MAPPING) {
+                c->set->n_ignored++;
+                diag_add(c->diags, DIAG_NOTE, c->path, doc->line, doc->col, "not a lowops manifest, ignored");
+                return;
+        }
         api = ymap_get(root, "apiVersion");
         if (!api || api->type != YNODE_SCALAR || strncmp(api->value, "lowops.", 7) != 0) {
                 c->set->n_ignored++;

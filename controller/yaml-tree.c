@@ -380,6 +380,15 @@ const ynode *ymap_get(const ynode *map, const char *key) {
         return NULL;
 }
 
+const ynode *ymap_get_key(const ynode *map, const char *key) {
+        if (!map || map->type != YNODE_MAPPING)
+                return NULL;
+        for (size_t i = 0; i < map->n_pairs; i++)
+                if (streq(map->pairs[i].key->value, key))
+                        return map->pairs[i].key;
+        return NULL;
+}
+
 static bool tag_is(const ynode *n, const char *tag) {
         return n->tag && streq(n->tag, tag);
 }

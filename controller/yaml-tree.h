@@ -66,6 +66,8 @@ void yfile_free(yfile *f);
 
 /* Typed access. */
 const ynode *ymap_get(const ynode *map, const char *key);
+/* The key node itself, for messages that should point at the key rather than its value. */
+const ynode *ymap_get_key(const ynode *map, const char *key);
 bool ynode_is_null(const ynode *n);
 bool ynode_is_string(const ynode *n);  /* a scalar that is not null, bool or number */
 int ynode_get_bool(const ynode *n, bool *ret);

@@ -470,6 +470,15 @@ static int parse_item(const struct parser *ps, const char **p, bool usec, struct
                         return r;
                 if (it.repeat == 0)
                         it.repeat = STEP_ZERO;
+        } else if (usec && it.stop >= 0 && it.start + USEC_PER_SEC > it.stop) {
+                /* A seconds range steps by whole seconds unless told otherwise; systemd refuses one
+                 * that would not get to its second value rather than reading it as a single one. */
+                char a[32], b[32];
+
+                return fail(ps, it.stop < it.start ? "second range %s..%s runs backwards" :
+                                "second range %s..%s spans less than its step of one second",
+                            format_value(a, sizeof a, FIELD_SECOND, it.start, false),
+                            format_value(b, sizeof b, FIELD_SECOND, it.stop, false));
         }
 
         *p = e;
@@ -550,20 +559,13 @@ static int fix_year(int y) {
         return y;
 }
 
-/* Settles a parsed chain as field 'f': systemd's normalization first — it runs before systemd's
- * validation and so decides what is valid ("*:1..99/50" is "*:01..51/50") — then the range
- * checks, then sorting. */
+/* Settles a parsed chain as field 'f' in systemd's order, which decides what is valid: normalize
+ * ("*:1..99/50" is "*:01..51/50"), sort and drop duplicates, then check each item in sorted order. */
 static int chain_finish(const struct parser *ps, struct chain *c, enum field f, bool eom) {
         const char *name = fields[f].name;
         int min = fields[f].min, max = fields[f].max;
         char a[32], b[32], lo[32], hi[32];
         size_t k = 0;
-
-        /* Counted back from the end, ~28 is the furthest day that every month has. */
-        if (eom)
-                max -= 3;
-        format_value(lo, sizeof lo, f, min, eom);
-        format_value(hi, sizeof hi, f, max, eom);
 
         for (size_t i = 0; i < c->n; i++) {
                 struct item *it = &c->items[i];
@@ -585,11 +587,36 @@ static int chain_finish(const struct parser *ps, struct chain *c, enum field f, 
                         it->stop = -1;
                         it->repeat = 0;
                 }
+        }
+
+        if (c->n > 1) {
+                qsort(c->items, c->n, sizeof *c->items, item_compare);
+                for (size_t i = 1; i < c->n; i++)
+                        if (item_compare(&c->items[k], &c->items[i]) != 0)
+                                c->items[++k] = c->items[i];
+                c->n = k + 1;
+        }
+
+        format_value(lo, sizeof lo, f, min, eom);
+        for (size_t i = 0; i < c->n; i++) {
+                const struct item *it = &c->items[i];
+                const char *why = "";
+
+                /* Counted back from the end, ~28 is the furthest day every month has. systemd
+                 * then lowers that limit by 3 more for each further item of the sorted list (its
+                 * check recurses with the lowered value); we must refuse what it refuses. */
+                if (eom) {
+                        max = fields[f].max - 3 * (int) (i + 1);
+                        why = i == 0 ? " (counted back from the end of the month)" :
+                                       " (systemd lowers the limit by 3 for each further item of a '~' list)";
+                        if (max < min)
+                                return fail(ps, "too many days counted back from the end of the month%s", why);
+                }
+                format_value(hi, sizeof hi, f, max, eom);
 
                 if (it->start < min || it->start > max)
                         return fail(ps, "%s %s is out of range %s..%s%s", name,
-                                    format_value(a, sizeof a, f, it->start, eom), lo, hi,
-                                    eom ? " (counted back from the end of the month)" : "");
+                                    format_value(a, sizeof a, f, it->start, eom), lo, hi, why);
 
                 if (it->repeat > max - min)
                         return fail(ps, "%s step %s is too large (at most %s)", name,
@@ -599,8 +626,7 @@ static int chain_finish(const struct parser *ps, struct chain *c, enum field f, 
                 if (it->stop >= 0) {
                         if (it->stop > max)
                                 return fail(ps, "%s %s is out of range %s..%s%s", name,
-                                            format_value(a, sizeof a, f, it->stop, eom), lo, hi,
-                                            eom ? " (counted back from the end of the month)" : "");
+                                            format_value(a, sizeof a, f, it->stop, eom), lo, hi, why);
                         /* After the trimming above, only a reversed range can get here. */
                         if (it->start + it->repeat > it->stop)
                                 return fail(ps, "%s range %s..%s runs backwards", name,
@@ -611,14 +637,6 @@ static int chain_finish(const struct parser *ps, struct chain *c, enum field f, 
                         return fail(ps, "%s %s/%s never repeats within %s..%s", name,
                                     format_value(a, sizeof a, f, it->start, eom),
                                     format_value(b, sizeof b, f, it->repeat, false), lo, hi);
-        }
-
-        if (c->n > 1) {
-                qsort(c->items, c->n, sizeof *c->items, item_compare);
-                for (size_t i = 1; i < c->n; i++)
-                        if (item_compare(&c->items[k], &c->items[i]) != 0)
-                                c->items[++k] = c->items[i];
-                c->n = k + 1;
         }
 
         return 0;

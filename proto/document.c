@@ -273,7 +273,7 @@ void doc_content_hash(const doc_document *d, char ret_hex[65]) {
         /* A shallow copy with the bookkeeping fields blanked: a new revision or commit alone is
          * not a change of desired state. The caller's document is never touched. */
         doc_document copy = *d;
-        _cleanup_free_ char *json = NULL;
+        _cleanup_erase_ char *json = NULL; /* holds passwords */
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int md_len = 0;
         size_t size;

@@ -194,7 +194,7 @@ int sign_document(const doc_document *d, const char *private_key_path, char **re
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
         _cleanup_(json_object_putp) json_object *envelope = NULL;
-        _cleanup_free_ char *content = NULL;
+        _cleanup_erase_ char *content = NULL; /* holds passwords */
         unsigned char sig[64];
         char id[17], sha[65], value[89];
         json_object *s;
@@ -259,7 +259,7 @@ int verify_document(const char *json, size_t size, const char *public_key_path,
         _cleanup_(doc_document_freep) doc_document *d = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
-        _cleanup_free_ char *content = NULL;
+        _cleanup_erase_ char *content = NULL; /* holds passwords */
         doc_signature sig = {};
         char trusted[17], sha[65];
         bool has_sig = false;
