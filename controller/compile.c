@@ -106,6 +106,67 @@ int compile_record_placements(compilation *c) {
         return 0;
 }
 
+static char *doc_key(const doc_identity *id, const char *name) {
+        return xasprintf("%s/%s/%s/%s/%s", id->organization, id->organizational_unit, id->environment, id->project,
+                         name);
+}
+
+int compile_attach_verifiers(compilation *c, secrets *x) {
+        for (size_t h = 0; h < c->rr.n_docs; h++) {
+                doc_document *d = c->rr.docs[h];
+
+                for (size_t i = 0; i < d->n_databases; i++) {
+                        doc_database *db = &d->databases[i];
+                        _cleanup_free_ char *db_key = doc_key(&db->identity, db->name);
+
+                        for (size_t k = 0; k < db->n_roles; k++) {
+                                doc_role *role = &db->roles[k];
+                                /* A grant resolves within its application's project: same identity. */
+                                _cleanup_free_ char *app_key = doc_key(&db->identity, role->application);
+                                char *v = NULL;
+                                int r;
+
+                                if (x)
+                                        r = secrets_ensure(x, app_key, db_key, &v);
+                                else if (c->store)
+                                        r = secrets_lookup_verifier(c->store, app_key, db_key, &v);
+                                else
+                                        r = -ENOENT;
+                                if (r == -ENOENT && !x)
+                                        v = xstrdup(COMPILE_VERIFIER_PENDING);
+                                else if (r < 0)
+                                        return r;
+                                free(role->scram_verifier);
+                                role->scram_verifier = v;
+                        }
+                }
+        }
+        return 0;
+}
+
+int compile_prune_secrets(compilation *c, secrets *x, size_t *ret_removed) {
+        _cleanup_free_ secret_ref *live = NULL;
+        size_t n = 0;
+
+        for (size_t i = 0; i < c->set.n_apps; i++)
+                n += c->set.apps[i].n_grants;
+        live = xmalloc((n + 1) * sizeof(secret_ref));
+        n = 0;
+        for (size_t i = 0; i < c->set.n_apps; i++) {
+                const m_application *a = &c->set.apps[i];
+
+                for (size_t j = 0; j < a->n_grants; j++)
+                        if (a->grants[j].db >= 0)
+                                live[n++] = (secret_ref) {
+                                        arena_printf(&c->arena, "%s/%s/%s/%s/%s", a->id.organization,
+                                                     a->id.organizational_unit, a->id.environment, a->id.project,
+                                                     a->name),
+                                        database_key(&c->arena, &c->set.dbs[a->grants[j].db]),
+                                };
+        }
+        return secrets_prune(x, live, n, ret_removed);
+}
+
 char *repo_head_commit(const char *repo) {
         int pipefd[2];
         pid_t pid;

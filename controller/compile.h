@@ -9,7 +9,12 @@
 #include "manifest.h"
 #include "placement.h"
 #include "render.h"
+#include "secrets.h"
 #include "store.h"
+
+/* plan's stand-in for the verifier of a role whose secret does not exist yet: it differs from
+ * every real verifier, so plan reports the password the next render creates. Never signed. */
+#define COMPILE_VERIFIER_PENDING "(created on the next render)"
 
 typedef struct compile_options {
         const char *repo;
@@ -46,6 +51,14 @@ int compile_all(compilation *c, const compile_options *o, char **ret_error);
 const stored_document *compilation_recorded(const compilation *c, const char *host);
 /* Record placements that changed (write_store). */
 int compile_record_placements(compilation *c);
+
+/* Fill doc_role.scram_verifier for every role on every database host. With x (render, inside the
+ * caller's transaction), a grant's secret is created on first use; without (plan), stored
+ * verifiers are only read and a role without a secret gets COMPILE_VERIFIER_PENDING. */
+int compile_attach_verifiers(compilation *c, secrets *x);
+/* Delete the secrets of grants no longer in the manifests (inside the caller's transaction).
+ * A grant whose database is not placed yet keeps its secret. */
+int compile_prune_secrets(compilation *c, secrets *x, size_t *ret_removed);
 
 /* The manifests repository's HEAD commit, or "" when it is not a git work tree. */
 char *repo_head_commit(const char *repo);

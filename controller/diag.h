@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "hint.h"
 #include "macro.h"
 
 typedef enum diag_severity {
@@ -39,8 +40,3 @@ void diag_addv(diag_list *l, diag_severity sev, const char *path, int line, int 
 void diag_sort(diag_list *l);
 /* Print the sorted list to f; notes only when verbose. */
 void diag_print(const diag_list *l, FILE *f, bool verbose);
-
-/* Levenshtein distance, for "did you mean" hints; returns a large number past max. */
-size_t edit_distance(const char *a, const char *b, size_t max);
-/* The candidate closest to word, or NULL when none is close enough to be a useful hint. */
-const char *closest_word(const char *word, const char *const *candidates, size_t n);

@@ -4,6 +4,7 @@
 
 #include "fileio.h"
 #include "inventory.h"
+#include "size.h"
 
 static const char *const HOST_KEYS[] = { "name", "addresses", "role", "cpus", "memory", "labels" };
 static const char *const ROLES[] = { "database", "application" };
@@ -34,9 +35,7 @@ void address_to_cidr(const char *addr, char *buf, size_t size) {
 /* "16GiB", "512MiB", "16G", or a plain number of MiB. */
 static int parse_memory(const ynode *n, uint64_t *ret) {
         int64_t v;
-        char *end;
-        unsigned long long num;
-        uint64_t mult;
+        uint64_t bytes;
 
         if (ynode_get_int(n, &v) >= 0) {
                 if (v <= 0 || v > (int64_t) 1 << 40)
@@ -44,25 +43,9 @@ static int parse_memory(const ynode *n, uint64_t *ret) {
                 *ret = (uint64_t) v << 20;
                 return 0;
         }
-        if (n->type != YNODE_SCALAR || !isdigit((unsigned char) n->value[0]))
+        if (n->type != YNODE_SCALAR || parse_size(n->value, &bytes) < 0 || bytes > (1ULL << 50))
                 return -EINVAL;
-        errno = 0;
-        num = strtoull(n->value, &end, 10);
-        if (errno || num == 0)
-                return -ERANGE;
-        if (streq(end, "KiB") || streq(end, "K"))
-                mult = 1ULL << 10;
-        else if (streq(end, "MiB") || streq(end, "M"))
-                mult = 1ULL << 20;
-        else if (streq(end, "GiB") || streq(end, "G"))
-                mult = 1ULL << 30;
-        else if (streq(end, "TiB") || streq(end, "T"))
-                mult = 1ULL << 40;
-        else
-                return -EINVAL;
-        if (num > (1ULL << 50) / mult)
-                return -ERANGE;
-        *ret = num * mult;
+        *ret = bytes;
         return 0;
 }
 

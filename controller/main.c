@@ -7,6 +7,7 @@
 #include "document.h"
 #include "fileio.h"
 #include "plan.h"
+#include "secrets.h"
 #include "sign.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/infrastream/controller"
@@ -20,6 +21,7 @@ enum {
 
 typedef struct args {
         const char *repo, *hosts, *state_dir, *domain, *host;
+        const char *app, *database, *project; /* secret reveal */
         bool json, verbose;
 } args;
 
@@ -32,10 +34,11 @@ static void usage_main(FILE *f) {
                 "Turns a repository of lowops manifests into signed desired-state documents, one per host.\n"
                 "\n"
                 "Commands:\n"
-                "  init      create the state directory, state store and document-signing key\n"
-                "  validate  check every manifest in the repository\n"
-                "  plan      show what would be created, changed and removed on each host\n"
-                "  render    print one host's signed desired-state document and record it\n"
+                "  init           create the state directory, state store, signing key and master key\n"
+                "  validate       check every manifest in the repository\n"
+                "  plan           show what would be created, changed and removed on each host\n"
+                "  render         print one host's signed desired-state document and record it\n"
+                "  secret reveal  print one grant's database password in the clear (root only, debugging)\n"
                 "\n"
                 "Run '%s COMMAND --help' for a command's options. --version prints the version.\n",
                 prog, prog);
@@ -45,8 +48,9 @@ static const struct {
         const char *name, *synopsis, *options;
 } HELP[] = {
         { "init", "init [--state-dir DIR]",
-          "Create DIR (mode 0700), the state store and the Ed25519 document-signing key (0600).\n"
-          "Safe to run again: existing keys are never overwritten.\n"
+          "Create DIR (mode 0700), the state store, the Ed25519 document-signing key (0600) and\n"
+          "the master key that encrypts the database passwords in the state store (master.key, 0600).\n"
+          "Safe to run again: existing keys are never overwritten; an older state store is upgraded.\n"
           "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n" },
         { "validate", "validate [--repo DIR] [--verbose]",
           "Parse and check every *.yaml/*.yml under DIR; print errors as path:line:col.\n"
@@ -68,6 +72,13 @@ static const struct {
           "  --hosts FILE      static host inventory (YAML)\n"
           "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n"
           "  --domain D        DNS domain for database host names (default " DEFAULT_DOMAIN ")\n" },
+        { "secret reveal", "secret reveal --app APP --database DB [--project ORG/OU/ENV/PROJECT] [--state-dir DIR]",
+          "Print the password of APP's role on database DB in the clear, for debugging. Root only.\n"
+          "A warning goes to stderr and the password alone to stdout. Nothing is changed.\n"
+          "  --app APP         the application (its role has the same name)\n"
+          "  --database DB     a database the application is granted\n"
+          "  --project P       org/ou/env/project, needed when the pair exists in several projects\n"
+          "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n" },
 };
 
 static void usage_command(const char *cmd, FILE *f) {
@@ -85,13 +96,15 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                 { "state-dir", required_argument, NULL, 's' }, { "domain", required_argument, NULL, 'd' },
                 { "host", required_argument, NULL, 'n' },      { "json", no_argument, NULL, 'j' },
                 { "verbose", no_argument, NULL, 'v' },         { "help", no_argument, NULL, 'h' },
-                {},
+                { "app", required_argument, NULL, 'A' },       { "database", required_argument, NULL, 'D' },
+                { "project", required_argument, NULL, 'P' },   {},
         };
         static const char *const allowed[][8] = {
                 { "init", "state-dir" },
                 { "validate", "repo", "verbose" },
                 { "plan", "repo", "hosts", "state-dir", "domain", "json", "verbose" },
                 { "render", "repo", "hosts", "state-dir", "domain", "host", "verbose" },
+                { "secret reveal", "app", "database", "project", "state-dir" },
         };
         int c, idx;
 
@@ -139,6 +152,15 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                 case 'v':
                         a->verbose = true;
                         break;
+                case 'A':
+                        a->app = optarg;
+                        break;
+                case 'D':
+                        a->database = optarg;
+                        break;
+                case 'P':
+                        a->project = optarg;
+                        break;
                 }
         }
         if (optind < argc) {
@@ -184,6 +206,14 @@ static int cmd_init(const args *a) {
                 fprintf(stderr, "%s init: cannot write %s: %s\n", prog, pub, strerror(-r));
                 return EXIT_USAGE;
         }
+        r = secrets_create_master_key(a->state_dir);
+        if (r < 0) {
+                fprintf(stderr, "%s init: cannot create the master key %s/%s: %s\n", prog, a->state_dir,
+                        SECRETS_MASTER_KEY_FILE, strerror(-r));
+                return EXIT_USAGE;
+        }
+        printf(r > 0 ? "created master key %s/%s\n" : "master key %s/%s exists, kept\n", a->state_dir,
+               SECRETS_MASTER_KEY_FILE);
         printf("state directory %s ready (agents trust %s)\n", a->state_dir, pub);
         return 0;
 }
@@ -255,6 +285,12 @@ static int cmd_plan(const args *a) {
         r = run_compile(&c, a, false, "plan");
         if (r)
                 return r;
+        /* Read-only: the verifiers of existing secrets, so an unchanged role plans as unchanged. */
+        r = compile_attach_verifiers(&c, NULL);
+        if (r < 0) {
+                fprintf(stderr, "%s plan: cannot read the secrets in the state store: %s\n", prog, strerror(-r));
+                return EXIT_USAGE;
+        }
         hosts = xcalloc(c.inv.n + 1, sizeof(plan_host));
         prev = xcalloc(c.inv.n + 1, sizeof(doc_document *));
         for (size_t i = 0; i < c.inv.n; i++) {
@@ -277,6 +313,11 @@ static int cmd_plan(const args *a) {
                         hosts[i].prev = prev[i];
                 }
         }
+        for (size_t i = 0; i < c.n_docs; i++)
+                if (inventory_find(&c.inv, c.docs[i].host) < 0)
+                        fprintf(stderr, "warning: host '%s' has a recorded document (revision %llu) but is not in the "
+                                        "inventory; it keeps what it has\n",
+                                c.docs[i].host, (unsigned long long) c.docs[i].revision);
         plan = plan_build(hosts, c.inv.n, &c.rr);
         if (a->json)
                 printf("%s\n", json_object_to_json_string_ext(plan, JSON_C_TO_STRING_PRETTY |
@@ -292,8 +333,10 @@ static int cmd_plan(const args *a) {
 
 static int cmd_render(const args *a) {
         _cleanup_(compilation_done) compilation c;
+        _cleanup_(secrets_closep) secrets *x = NULL;
         _cleanup_free_ char *key = xasprintf("%s/%s", a->state_dir, SIGNING_KEY), *body = NULL, *err = NULL,
                             *commit = NULL;
+        const char *what = "record in the state store";
         const stored_document *sd;
         doc_document *d;
         char hash[65];
@@ -313,19 +356,38 @@ static int cmd_render(const args *a) {
                 fprintf(stderr, "%s render: host '%s' is not in the inventory\n", prog, a->host);
                 return EXIT_INVALID;
         }
+        r = secrets_open(c.store, a->state_dir, &x, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s render: %s\n", prog, err);
+                return EXIT_USAGE;
+        }
         d = c.rr.docs[h];
-        doc_content_hash(d, hash);
         sd = compilation_recorded(&c, a->host);
 
+        /* One transaction: placements, the grants' secrets and the document are recorded together. */
         r = store_begin(c.store);
         if (r >= 0)
                 r = compile_record_placements(&c);
-        if (r >= 0 && sd && streq(sd->content_hash, hash)) {
-                /* Unchanged: the same bytes as before, so nothing new is pushed. */
-                r = store_commit(c.store);
+        if (r >= 0) {
+                /* Every database host's roles, not just this host's: a grant's secret exists from the
+                 * first render on, whichever host is rendered first. */
+                what = "create or read the grants' secrets";
+                r = compile_attach_verifiers(&c, x);
                 if (r >= 0)
-                        fputs(sd->body, stdout);
-                goto done;
+                        r = compile_prune_secrets(&c, x, NULL);
+                if (r >= 0)
+                        what = "record in the state store";
+        }
+        if (r >= 0) {
+                /* After the verifiers: the hash covers them. */
+                doc_content_hash(d, hash);
+                if (sd && streq(sd->content_hash, hash)) {
+                        /* Unchanged: the same bytes as before, so nothing new is pushed. */
+                        r = store_commit(c.store);
+                        if (r >= 0)
+                                fputs(sd->body, stdout);
+                        goto done;
+                }
         }
         if (r >= 0)
                 r = store_next_revision(c.store, &d->revision);
@@ -348,7 +410,82 @@ static int cmd_render(const args *a) {
 done:
         if (r < 0) {
                 store_rollback(c.store);
-                fprintf(stderr, "%s render: cannot record in the state store: %s\n", prog, strerror(-r));
+                fprintf(stderr, "%s render: cannot %s: %s\n", prog, what, strerror(-r));
+                return EXIT_USAGE;
+        }
+        return 0;
+}
+
+static int write_all(int fd, const char *s) {
+        size_t off = 0, n = strlen(s);
+
+        while (off < n) {
+                ssize_t k = write(fd, s + off, n - off);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                off += (size_t) k;
+        }
+        return 0;
+}
+
+static int cmd_secret_reveal(const args *a) {
+        _cleanup_(store_closep) store *s = NULL;
+        _cleanup_(secrets_closep) secrets *x = NULL;
+        _cleanup_free_ char *err = NULL, *app_key = NULL, *db_key = NULL;
+        _cleanup_erase_ char *password = NULL;
+        int r;
+
+        /* Checked before anything is opened: the answer does not depend on what exists. */
+        if (geteuid() != 0) {
+                fprintf(stderr, "%s secret reveal: only root may reveal secrets\n", prog);
+                return EXIT_USAGE;
+        }
+        if (!a->app || !a->database) {
+                fprintf(stderr, "%s secret reveal: --app APP and --database DB are required\n", prog);
+                return EXIT_USAGE;
+        }
+        r = store_open(a->state_dir, false, true, &s, &err);
+        if (r < 0) {
+                if (err)
+                        fprintf(stderr, "%s secret reveal: %s\n", prog, err);
+                else
+                        fprintf(stderr, "%s secret reveal: cannot open the state store in %s: %s\n", prog, a->state_dir,
+                                strerror(-r));
+                return EXIT_USAGE;
+        }
+        r = secrets_find(s, a->app, a->database, a->project, &app_key, &db_key, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s secret reveal: %s%s\n", prog, err,
+                        r == -ENOTUNIQ ? " (choose one with --project)" : "");
+                return r == -ENOENT || r == -ENOTUNIQ ? EXIT_INVALID : EXIT_USAGE;
+        }
+        r = secrets_open(s, a->state_dir, &x, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s secret reveal: %s\n", prog, err);
+                return EXIT_USAGE;
+        }
+        r = secrets_get_password(x, app_key, db_key, &password);
+        if (r < 0) {
+                fprintf(stderr, "%s secret reveal: the secret of application '%s' for database '%s' %s\n", prog,
+                        a->app, a->database,
+                        r == -EKEYREJECTED ? "does not decrypt: sealed with another master key, or the store was "
+                                             "tampered with"
+                        : r == -EBADMSG    ? "is malformed in the state store"
+                                           : strerror(-r));
+                return EXIT_USAGE;
+        }
+        fprintf(stderr,
+                "WARNING: printing a database password in the clear; whoever sees this terminal, its scrollback or "
+                "a log of this session can log in as role '%s' on database '%s'. Do not paste it anywhere.\n",
+                a->app, a->database);
+        /* write(2), not stdio: no copy of the password is left in a stdio buffer. */
+        r = write_all(STDOUT_FILENO, password);
+        if (r >= 0)
+                r = write_all(STDOUT_FILENO, "\n");
+        if (r < 0) {
+                fprintf(stderr, "%s secret reveal: cannot write to stdout: %s\n", prog, strerror(-r));
                 return EXIT_USAGE;
         }
         return 0;
@@ -373,6 +510,22 @@ int main(int argc, char **argv) {
         if (streq(cmd, "--version")) {
                 printf("%s %s\n", prog, PACKAGE_VERSION);
                 return 0;
+        }
+        if (streq(cmd, "secret")) {
+                /* Commands with a subcommand parse their options after it. */
+                if (argc < 3 || streq(argv[2], "--help") || streq(argv[2], "-h")) {
+                        usage_command("secret reveal", argc < 3 ? stderr : stdout);
+                        return argc < 3 ? EXIT_USAGE : 0;
+                }
+                if (!streq(argv[2], "reveal")) {
+                        fprintf(stderr, "%s secret: unknown subcommand '%s'\n", prog, argv[2]);
+                        usage_command("secret reveal", stderr);
+                        return EXIT_USAGE;
+                }
+                r = parse_args("secret reveal", argc - 2, argv + 2, &a);
+                if (r == 1)
+                        return 0;
+                return r < 0 ? EXIT_USAGE : cmd_secret_reveal(&a);
         }
         r = parse_args(cmd, argc - 1, argv + 1, &a);
         if (r == 1)

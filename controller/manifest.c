@@ -150,20 +150,47 @@ static void check_keys(pctx *c, const ynode *map, const char *const *allowed, si
         }
 }
 
+/* The path of parent.key in messages. field is NULL for a key of the document itself: the
+ * document is then named by its kind when the key is missing ("Database: missing required key
+ * 'spec'"), and the key by itself otherwise ("metadata: expected a mapping"). */
+static const char *field_path(pctx *c, const char *field, const char *key) {
+        return field ? arena_printf(&c->set->arena, "%s.%s", field, key) : key;
+}
+
+static const char *field_owner(pctx *c, const char *field) {
+        return field ? field : c->kind ? c->kind : "manifest";
+}
+
+/* A quoted "4" or "true" is a string in YAML; say so when the quotes are the only problem. */
+static const char *quoted_hint(const ynode *n, bool want_bool) {
+        ynode unquoted;
+        int64_t i;
+        bool b;
+
+        if (n->type != YNODE_SCALAR || n->plain || n->tag)
+                return "";
+        unquoted = *n;
+        unquoted.plain = true;
+        if (want_bool ? ynode_get_bool(&unquoted, &b) >= 0 : ynode_get_int(&unquoted, &i) != -EINVAL)
+                return "; write it without quotes";
+        return "";
+}
+
 static const ynode *want_map(pctx *c, const ynode *parent, const char *key, const char *field, bool required) {
         const ynode *n = ymap_get(parent, key);
 
         if (n && ynode_is_null(n) && required) {
-                ERR(c, ymap_get_key(parent, key), "%s: '%s' is empty; its keys must be indented under it", field, key);
+                ERR(c, ymap_get_key(parent, key), "%s: '%s' is empty; its keys must be indented under it",
+                    field_owner(c, field), key);
                 return NULL;
         }
         if (!n || ynode_is_null(n)) {
                 if (required)
-                        ERR(c, parent, "%s: missing required key '%s'", field, key);
+                        ERR(c, parent, "%s: missing required key '%s'", field_owner(c, field), key);
                 return NULL;
         }
         if (n->type != YNODE_MAPPING) {
-                ERR(c, n, "%s.%s: expected a mapping, got %s", field, key, ynode_type_name(n));
+                ERR(c, n, "%s: expected a mapping, got %s", field_path(c, field, key), ynode_type_name(n));
                 return NULL;
         }
         return n;
@@ -178,16 +205,16 @@ static const char *want_string(pctx *c, const ynode *parent, const char *key, co
                 *ret_node = n;
         if (!n || ynode_is_null(n)) {
                 if (required)
-                        ERR(c, n ? n : parent, "%s: missing required key '%s'", field, key);
+                        ERR(c, n ? n : parent, "%s: missing required key '%s'", field_owner(c, field), key);
                 return NULL;
         }
         if (n->type != YNODE_SCALAR) {
-                ERR(c, n, "%s.%s: expected a string, got %s", field, key, ynode_type_name(n));
+                ERR(c, n, "%s: expected a string, got %s", field_path(c, field, key), ynode_type_name(n));
                 return NULL;
         }
         if (!ynode_is_string(n)) {
-                ERR(c, n, "%s.%s: expected a string, got %s ('%s'); quote it if it is meant as text", field,
-                    key, ynode_type_name(n), shown(c, n->value));
+                ERR(c, n, "%s: expected a string, got %s ('%s'); quote it if it is meant as text",
+                    field_path(c, field, key), ynode_type_name(n), shown(c, n->value));
                 return NULL;
         }
         return n->value;
@@ -215,8 +242,8 @@ static bool want_int(pctx *c, const ynode *parent, const char *key, const char *
         }
         if (r < 0) {
                 if (n->type == YNODE_SCALAR)
-                        ERR(c, n, "%s.%s: expected an integer, got %s ('%s')", field, key, ynode_type_name(n),
-                            shown(c, n->value));
+                        ERR(c, n, "%s.%s: expected an integer, got %s ('%s')%s", field, key, ynode_type_name(n),
+                            shown(c, n->value), quoted_hint(n, false));
                 else
                         ERR(c, n, "%s.%s: expected an integer, got %s", field, key, ynode_type_name(n));
                 return false;
@@ -234,8 +261,8 @@ static bool want_bool(pctx *c, const ynode *parent, const char *key, const char 
         }
         if (n->type != YNODE_SCALAR || ynode_get_bool(n, ret) < 0) {
                 if (n->type == YNODE_SCALAR)
-                        ERR(c, n, "%s.%s: expected true or false, got %s ('%s')", field, key, ynode_type_name(n),
-                            shown(c, n->value));
+                        ERR(c, n, "%s.%s: expected true or false, got %s ('%s')%s", field, key, ynode_type_name(n),
+                            shown(c, n->value), quoted_hint(n, true));
                 else
                         ERR(c, n, "%s.%s: expected true or false, got %s", field, key, ynode_type_name(n));
                 return false;
@@ -267,7 +294,7 @@ static bool parse_metadata(pctx *c, const ynode *root, identity *id, const char 
                 { "environment", offsetof(identity, environment) },
                 { "project", offsetof(identity, project) },
         };
-        const ynode *meta = want_map(c, root, "metadata", c->kind, true), *n;
+        const ynode *meta = want_map(c, root, "metadata", NULL, true), *n;
         const char *name;
         bool ok = true;
 
@@ -326,7 +353,7 @@ static void parse_database(pctx *c, const ynode *root, const ydoc *doc) {
         bool ok;
 
         ok = parse_metadata(c, root, &d.id, &d.name, &d.name_loc);
-        spec = want_map(c, root, "spec", "Database", true);
+        spec = want_map(c, root, "spec", NULL, true);
         if (!spec)
                 return;
         check_keys(c, spec, DATABASE_SPEC_KEYS, ELEMENTSOF(DATABASE_SPEC_KEYS), "Database spec");
@@ -404,7 +431,9 @@ static void parse_grants(pctx *c, const ynode *access, m_application *a) {
                 check_keys(c, item, GRANT_KEYS, ELEMENTSOF(GRANT_KEYS), "a database grant");
                 g.database = want_string(c, item, "name", field, true, &n);
                 if (g.database && !valid_dns_label(g.database)) {
-                        ERR(c, n, "%s.name: '%s' is not a valid database name", field, shown(c, g.database));
+                        ERR(c, n, "%s.name: '%s' is not a valid database name: database names use at most 63 "
+                                  "lower-case letters, digits and '-', starting and ending with a letter or digit",
+                            field, shown(c, g.database));
                         g.database = NULL;
                 }
                 if (g.database)
@@ -413,8 +442,8 @@ static void parse_grants(pctx *c, const ynode *access, m_application *a) {
                 /* Least privilege: a grant that does not say otherwise is read-only. */
                 ok &= want_bool(c, item, "readOnly", field, true, &g.read_only);
 
-                strncat(field, ".secretSource", sizeof(field) - strlen(field) - 1);
                 src = want_map(c, item, "secretSource", field, true);
+                strncat(field, ".secretSource", sizeof(field) - strlen(field) - 1);
                 if (src) {
                         check_keys(c, src, SECRET_SOURCE_KEYS, ELEMENTSOF(SECRET_SOURCE_KEYS), "secretSource");
                         g.env_var = want_string(c, src, "envVar", field, true, &ev_node);
@@ -514,12 +543,13 @@ static void parse_application(pctx *c, const ynode *root, const ydoc *doc) {
         bool ok, target_ok = true;
 
         ok = parse_metadata(c, root, &a.id, &a.name, &a.name_loc);
-        spec = want_map(c, root, "spec", "Application", true);
+        spec = want_map(c, root, "spec", NULL, true);
         if (!spec)
                 return;
         /* Other keys of an Application's spec (source, ...) belong to the wider platform. */
-        if (ymap_get(spec, "computed"))
-                ERR(c, ymap_get(spec, "computed"), "'computed' is written by the platform and must not appear in a manifest; remove it");
+        if (ymap_get_key(spec, "computed"))
+                ERR(c, ymap_get_key(spec, "computed"),
+                    "'computed' is written by the platform and must not appear in a manifest; remove it");
         access = want_map(c, spec, "accessControl", "spec", false);
         if (access) {
                 size_t before = c->diags->n_errors;
@@ -565,7 +595,8 @@ static void parse_document(pctx *c, const ydoc *doc) {
                     MANIFEST_API_VERSION);
                 return;
         }
-        kind = want_string(c, root, "kind", "manifest", true, &kind_node);
+        c->kind = NULL; /* not yet known: a missing key is the manifest's */
+        kind = want_string(c, root, "kind", NULL, true, &kind_node);
         if (!kind)
                 return;
         if (streq(kind, "Database")) {

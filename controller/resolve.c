@@ -106,8 +106,11 @@ void resolve_manifests(manifest_set *s, diag_list *diags) {
         _cleanup_free_ m_database **by_name = NULL;
         size_t w;
 
-        qsort(s->dbs, s->n_dbs, sizeof(m_database), db_cmp);
-        qsort(s->apps, s->n_apps, sizeof(m_application), app_cmp);
+        /* qsort() may not be given NULL, not even for no elements: the arrays are NULL when empty. */
+        if (s->n_dbs > 1)
+                qsort(s->dbs, s->n_dbs, sizeof(m_database), db_cmp);
+        if (s->n_apps > 1)
+                qsort(s->apps, s->n_apps, sizeof(m_application), app_cmp);
 
         /* Duplicates: both places are named; the first definition stays in the model. */
         for (size_t i = 1, keep = 0; i < s->n_dbs; i++) {

@@ -1,11 +1,11 @@
-/* SQLite-backed state store: schema versioning, transactions, prepared statements. */
+/* SQLite-backed state store: schema versioning and migrations, transactions, prepared statements. */
 #include <sqlite3.h>
 #include <sys/stat.h>
 
 #include "macro.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 struct store {
         sqlite3 *db;
@@ -14,14 +14,23 @@ struct store {
 DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3_stmt *, sqlite3_finalize)
 #define _cleanup_stmt_ _cleanup_(sqlite3_finalizep)
 
-static const char SCHEMA[] =
+/* MIGRATIONS[v] takes a store from schema version v to v + 1; a new store runs them all. Each
+ * step only adds, so a store written by an older controller keeps everything it had. */
+static const char *const MIGRATIONS[SCHEMA_VERSION] = {
+        /* 0 → 1: placements, documents and the revision counter. */
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "CREATE TABLE IF NOT EXISTS placements ("
         "  database TEXT NOT NULL, member INTEGER NOT NULL, host TEXT NOT NULL,"
         "  PRIMARY KEY (database, member));"
         "CREATE TABLE IF NOT EXISTS documents ("
         "  host TEXT PRIMARY KEY, revision INTEGER NOT NULL, content_hash TEXT NOT NULL, body TEXT NOT NULL);"
-        "INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', '0');";
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', '0');",
+        /* 1 → 2: one encrypted password and its SCRAM verifier per (application, database) grant. */
+        "CREATE TABLE IF NOT EXISTS secrets ("
+        "  application_key TEXT NOT NULL, database_key TEXT NOT NULL, ciphertext BLOB NOT NULL,"
+        "  verifier TEXT NOT NULL, created INTEGER NOT NULL,"
+        "  PRIMARY KEY (application_key, database_key));",
+};
 
 static int sql_error(sqlite3 *db) {
         int c = db ? sqlite3_errcode(db) : SQLITE_ERROR;
@@ -35,16 +44,52 @@ static int sql_error(sqlite3 *db) {
                 return -EROFS;
         case SQLITE_NOMEM:
                 return -ENOMEM;
+        case SQLITE_CONSTRAINT:
+                return -EEXIST;
         default:
                 return -EIO;
         }
+}
+
+static int schema_version(sqlite3 *db, int *ret) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+        if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+                return sql_error(db);
+        *ret = sqlite3_column_int(st, 0);
+        return 0;
+}
+
+/* Run the missing migrations and set the version in one transaction. The version is read again
+ * under the write lock: two controllers starting at once must not both migrate. */
+static int migrate(sqlite3 *db, const char *path, char **ret_error) {
+        _cleanup_free_ char *set = xasprintf("PRAGMA user_version = %d", SCHEMA_VERSION);
+        int version = 0, r;
+
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+                goto fail;
+        if (schema_version(db, &version) < 0)
+                goto fail;
+        for (int v = version; v < SCHEMA_VERSION; v++)
+                if (sqlite3_exec(db, MIGRATIONS[v], NULL, NULL, NULL) != SQLITE_OK)
+                        goto fail;
+        if (sqlite3_exec(db, set, NULL, NULL, NULL) != SQLITE_OK || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+                goto fail;
+        return 0;
+fail:
+        r = sql_error(db);
+        if (ret_error)
+                *ret_error = version > 0 ? xasprintf("cannot upgrade the schema of %s from version %d to %d: %s", path,
+                                                     version, SCHEMA_VERSION, sqlite3_errmsg(db))
+                                         : xasprintf("cannot create the schema in %s: %s", path, sqlite3_errmsg(db));
+        (void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
 }
 
 int store_open(const char *state_dir, bool create, bool readonly, store **ret, char **ret_error) {
         _cleanup_free_ char *path = xasprintf("%s/%s", state_dir, STORE_FILE);
         sqlite3 *db = NULL;
         int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE, r, version = 0;
-        sqlite3_stmt *st = NULL;
         struct stat sb;
 
         if (stat(path, &sb) < 0) {
@@ -61,13 +106,11 @@ int store_open(const char *state_dir, bool create, bool readonly, store **ret, c
         }
         sqlite3_busy_timeout(db, 5000);
         if (!readonly) {
-                /* WAL lets plan read while serve/apply writes; the store holds secrets later: 0600. */
+                /* WAL lets plan read while serve/apply writes; the store holds secrets: 0600. */
                 (void) chmod(path, 0600);
                 (void) sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL);
         }
-        if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-                version = sqlite3_column_int(st, 0);
-        sqlite3_finalize(st);
+        (void) schema_version(db, &version);
         if (version > SCHEMA_VERSION) {
                 if (ret_error)
                         *ret_error = xasprintf("%s has schema version %d, newer than this controller's %d", path,
@@ -77,16 +120,18 @@ int store_open(const char *state_dir, bool create, bool readonly, store **ret, c
         }
         if (version < SCHEMA_VERSION) {
                 if (readonly) {
+                        /* -ENOENT means "nothing recorded" to plan; an older schema has records. */
                         if (ret_error)
-                                *ret_error = xasprintf("%s is not initialised (run 'infrastream-controller init')", path);
+                                *ret_error = version == 0
+                                        ? xasprintf("%s is not initialised (run 'infrastream-controller init')", path)
+                                        : xasprintf("%s has schema version %d, older than this controller's %d "
+                                                    "(run 'infrastream-controller init' to upgrade it)",
+                                                    path, version, SCHEMA_VERSION);
                         sqlite3_close(db);
-                        return -ENOENT;
+                        return version == 0 ? -ENOENT : -ESTALE;
                 }
-                if (sqlite3_exec(db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK ||
-                    sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL) != SQLITE_OK) {
-                        r = sql_error(db);
-                        if (ret_error)
-                                *ret_error = xasprintf("cannot create the schema in %s: %s", path, sqlite3_errmsg(db));
+                r = migrate(db, path, ret_error);
+                if (r < 0) {
                         sqlite3_close(db);
                         return r;
                 }
@@ -236,4 +281,137 @@ int store_next_revision(store *s, uint64_t *ret) {
                 return sql_error(s->db);
         *ret = (uint64_t) sqlite3_column_int64(st, 0);
         return 0;
+}
+
+int store_get_meta(store *s, const char *key, char **ret) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int rc;
+
+        if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return sql_error(s->db);
+        *ret = col_dup(st, 0);
+        return 0;
+}
+
+int store_set_meta(store *s, const char *key, const char *value) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+        if (sqlite3_prepare_v2(s->db,
+                               "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                               -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+        return sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(s->db);
+}
+
+int store_load_secret(store *s, const char *application_key, const char *database_key, stored_secret *ret) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        const void *blob;
+        int rc, size;
+
+        if (sqlite3_prepare_v2(s->db,
+                               "SELECT ciphertext, verifier, created FROM secrets "
+                               "WHERE application_key = ?1 AND database_key = ?2",
+                               -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(st, 1, application_key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, database_key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return sql_error(s->db);
+        blob = sqlite3_column_blob(st, 0);
+        size = sqlite3_column_bytes(st, 0);
+        *ret = (stored_secret) {
+                .application_key = xstrdup(application_key),
+                .database_key = xstrdup(database_key),
+                .ciphertext = xmalloc((size_t) size + 1),
+                .ciphertext_size = (size_t) size,
+                .verifier = col_dup(st, 1),
+                .created = sqlite3_column_int64(st, 2),
+        };
+        if (size > 0)
+                memcpy(ret->ciphertext, blob, (size_t) size);
+        return 0;
+}
+
+int store_load_secrets(store *s, stored_secret **ret, size_t *ret_n) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        stored_secret *x = NULL;
+        size_t n = 0, alloc = 0;
+        int rc;
+
+        if (sqlite3_prepare_v2(s->db,
+                               "SELECT application_key, database_key, verifier, created FROM secrets "
+                               "ORDER BY application_key, database_key",
+                               -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == alloc) {
+                        alloc = alloc ? alloc * 2 : 64;
+                        x = xrealloc(x, alloc * sizeof(*x));
+                }
+                x[n++] = (stored_secret) { .application_key = col_dup(st, 0), .database_key = col_dup(st, 1),
+                                           .verifier = col_dup(st, 2), .created = sqlite3_column_int64(st, 3) };
+        }
+        if (rc != SQLITE_DONE) {
+                stored_secrets_free(x, n);
+                return sql_error(s->db);
+        }
+        *ret = x;
+        *ret_n = n;
+        return 0;
+}
+
+void stored_secret_done(stored_secret *x) {
+        if (!x)
+                return;
+        free(x->application_key);
+        free(x->database_key);
+        free(x->ciphertext);
+        free(x->verifier);
+        *x = (stored_secret) {};
+}
+
+void stored_secrets_free(stored_secret *x, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                stored_secret_done(&x[i]);
+        free(x);
+}
+
+int store_insert_secret(store *s, const stored_secret *x) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+        if (sqlite3_prepare_v2(s->db,
+                               "INSERT INTO secrets (application_key, database_key, ciphertext, verifier, created) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5)",
+                               -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(st, 1, x->application_key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, x->database_key, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, x->ciphertext, (int) x->ciphertext_size, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, x->verifier, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, x->created);
+        return sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(s->db);
+}
+
+int store_delete_secret(store *s, const char *application_key, const char *database_key) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+        if (sqlite3_prepare_v2(s->db, "DELETE FROM secrets WHERE application_key = ?1 AND database_key = ?2", -1, &st,
+                               NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(st, 1, application_key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, database_key, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+                return sql_error(s->db);
+        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
 }

@@ -222,7 +222,8 @@ static void pop(loader *l) {
 
         if (n->type == YNODE_SEQUENCE) {
                 n->items = arena_alloc(&l->file->arena, (f->n ? f->n : 1) * sizeof(ynode *));
-                memcpy(n->items, f->items, f->n * sizeof(ynode *));
+                if (f->n > 0) /* f->items is NULL for an empty sequence, and memcpy() may not get NULL */
+                        memcpy(n->items, f->items, f->n * sizeof(ynode *));
                 n->n_items = f->n;
         } else
                 finish_mapping(l, n, f);
@@ -257,6 +258,16 @@ static bool check_weight(loader *l, const ynode *n) {
         return false;
 }
 
+/* libyaml counts marks in characters, not bytes (and skips a BOM): find the character. */
+static bool char_is_tab(const char *data, size_t size, size_t index) {
+        size_t i = size >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+
+        for (; i < size; i++)
+                if (((unsigned char) data[i] & 0xc0) != 0x80 && index-- == 0)
+                        return data[i] == '\t';
+        return false;
+}
+
 int yaml_load(const char *path, const char *data, size_t size, const yaml_limits *lim, bool quiet_syntax,
               diag_list *diags, yfile **ret) {
         yaml_parser_t parser;
@@ -275,9 +286,19 @@ int yaml_load(const char *path, const char *data, size_t size, const yaml_limits
                 ynode *n;
 
                 if (!yaml_parser_parse(&parser, &ev)) {
-                        char msg[512];
-                        snprintf(msg, sizeof(msg), "%s%s%s", parser.problem ? parser.problem : "malformed YAML",
-                                 parser.context ? " " : "", parser.context ? parser.context : "");
+                        const char *problem = parser.problem ? parser.problem : "malformed YAML";
+                        char msg[512], where[64] = "";
+
+                        /* The problem is often found far from its cause (an unclosed '[' or quote is
+                         * noticed at the end of the file): name where the construct began. */
+                        if (parser.context && parser.context_mark.line != parser.problem_mark.line)
+                                snprintf(where, sizeof(where), " that starts at line %zu, column %zu",
+                                         parser.context_mark.line + 1, parser.context_mark.column + 1);
+                        /* libyaml's "cannot start any token" does not say that the character is a tab. */
+                        snprintf(msg, sizeof(msg), "%s%s%s%s%s", problem, parser.context ? " " : "",
+                                 parser.context ? parser.context : "", where,
+                                 !strstr(problem, "tab") && char_is_tab(data, size, parser.problem_mark.index)
+                                         ? " (a tab: YAML indents with spaces only)" : "");
                         fail(&l, (int) parser.problem_mark.line + 1, (int) parser.problem_mark.column + 1,
                              "YAML syntax error: %s", msg);
                         f->syntax_error = true;

@@ -610,7 +610,8 @@ static int chain_finish(const struct parser *ps, struct chain *c, enum field f, 
                         why = i == 0 ? " (counted back from the end of the month)" :
                                        " (systemd lowers the limit by 3 for each further item of a '~' list)";
                         if (max < min)
-                                return fail(ps, "too many days counted back from the end of the month%s", why);
+                                return fail(ps, "too many days counted back from the end of the month%s",
+                                            why);
                 }
                 format_value(hi, sizeof hi, f, max, eom);
 
@@ -632,7 +633,8 @@ static int chain_finish(const struct parser *ps, struct chain *c, enum field f, 
                                 return fail(ps, "%s range %s..%s runs backwards", name,
                                             format_value(a, sizeof a, f, it->start, eom),
                                             format_value(b, sizeof b, f, it->stop, eom));
-                } else if (it->repeat > 0 && (eom ? it->start - it->repeat < min : it->start + it->repeat > max))
+                } else if (it->repeat > 0 &&
+                           (eom ? it->start - it->repeat < min : it->start + it->repeat > max))
                         /* systemd wants an open repetition to fire at least twice. */
                         return fail(ps, "%s %s/%s never repeats within %s..%s", name,
                                     format_value(a, sizeof a, f, it->start, eom),
@@ -698,7 +700,8 @@ static int parse_weekdays(const struct parser *ps, const char **p, calendar_spec
                 /* A trailing ',' is fine, a range without an end is not. */
                 if (*e == 0 || *e == ' ') {
                         if (range_from >= 0)
-                                return fail(ps, "weekday range %s.. has no end", weekday_names[range_from][0]);
+                                return fail(ps, "weekday range %s.. has no end",
+                                            weekday_names[range_from][0]);
                         break;
                 }
         }
@@ -1100,6 +1103,8 @@ static void print_value(struct buf *b, enum field f, int v, int width) {
 static void print_chain(struct buf *b, const struct chain *c, enum field f) {
         int unit = fields[f].unit, width = fields[f].width;
 
+        /* Seconds '*' is the item 0/1. Only alone does it print as '*': systemd 252 prints '*' for
+         * "*:*:0/1,5.5" too and so loses the 5.5; later systemd prints the list, and so do we. */
         if (c->n == 0 ||
             (f == FIELD_SECOND && c->n == 1 && c->items[0].start == 0 && c->items[0].stop < 0 &&
              c->items[0].repeat == USEC_PER_SEC)) {

@@ -51,7 +51,8 @@ int read_full_file(const char *path, size_t max, char **ret_data, size_t *ret_si
         return 0;
 }
 
-static int same_content(int dirfd, const char *name, const void *data, size_t size, mode_t mode) {
+static int same_content(int dirfd, const char *name, const void *data, size_t size, mode_t mode, uid_t uid,
+                        gid_t gid) {
         _cleanup_close_ int fd = -1;
         struct stat st;
         char buf[65536];
@@ -61,7 +62,8 @@ static int same_content(int dirfd, const char *name, const void *data, size_t si
         if (fd < 0)
                 return 0;
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t) st.st_size != size ||
-            (st.st_mode & 07777) != mode)
+            (st.st_mode & 07777) != mode || (uid != (uid_t) -1 && st.st_uid != uid) ||
+            (gid != (gid_t) -1 && st.st_gid != gid))
                 return 0;
         for (;;) {
                 ssize_t n = read(fd, buf, sizeof(buf));
@@ -80,6 +82,10 @@ static int same_content(int dirfd, const char *name, const void *data, size_t si
 }
 
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode) {
+        return write_file_atomic_owned(path, data, size, mode, (uid_t) -1, (gid_t) -1);
+}
+
+int write_file_atomic_owned(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
         _cleanup_free_ char *dcopy = xstrdup(path), *bcopy = xstrdup(path), *tmp = NULL;
         _cleanup_close_ int dirfd = -1, fd = -1;
         const char *dir = dirname(dcopy), *base = basename(bcopy);
@@ -89,7 +95,7 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
         dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dirfd < 0)
                 return -errno;
-        if (same_content(dirfd, base, data, size, mode))
+        if (same_content(dirfd, base, data, size, mode, uid, gid))
                 return 0;
 
         tmp = xasprintf(".#%s.%ld.tmp", base, (long) getpid());
@@ -106,6 +112,10 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
                         goto fail;
                 }
                 off += (size_t) n;
+        }
+        if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0) {
+                r = -errno;
+                goto fail;
         }
         if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
                 r = -errno;

@@ -1,0 +1,106 @@
+/* The apply pipeline: everything untrusted is checked before anything is changed. */
+#include <time.h>
+
+#include "apply.h"
+#include "document.h"
+#include "failpoint.h"
+#include "postgres.h"
+#include "roles.h"
+#include "sign.h"
+#include "state.h"
+
+static bool in_document(const doc_document *d, const char *db) {
+        for (size_t i = 0; i < d->n_databases; i++)
+                if (streq(d->databases[i].name, db))
+                        return true;
+        return false;
+}
+
+static void reconcile_database_host(const agent_config *cfg, const doc_document *d, results *res) {
+        char **clusters = NULL;
+        size_t n = 0;
+
+        for (size_t i = 0; i < d->n_databases; i++) {
+                const doc_database *db = &d->databases[i];
+                if (postgres_reconcile(cfg, db, res) < 0)
+                        continue; /* roles need a running cluster */
+                (void) roles_reconcile(cfg, db, res);
+        }
+        /* Clusters the document no longer names: retained, never removed. */
+        if (postgres_list_clusters(cfg, &clusters, &n) < 0)
+                results_add(res, "clusters", cfg->data_root, RES_FAILED, "cannot list the data root");
+        for (size_t i = 0; i < n; i++) {
+                if (!in_document(d, clusters[i]))
+                        (void) postgres_retain(cfg, clusters[i], res);
+                free(clusters[i]);
+        }
+        free(clusters);
+}
+
+int agent_apply(const agent_config *cfg, const char *json, size_t size, const char *trust_key, results *res,
+                apply_outcome *ret_outcome, char **ret_error) {
+        _cleanup_(doc_document_freep) doc_document *d = NULL;
+        _cleanup_close_ int lock = -1;
+        applied_state prev = {}, next = {};
+        char hash[65];
+        int r;
+
+        if (!trust_key) {
+                *ret_error = xstrdup("no trusted controller key: set trust-key in the configuration or pass --trust-key");
+                return -ENOKEY;
+        }
+        r = verify_document(json, size, trust_key, &d, ret_error);
+        if (r < 0)
+                return r;
+        if (!streq(d->host, cfg->host)) {
+                *ret_error = xasprintf("the document is for host '%s', this agent is '%s'", d->host, cfg->host);
+                return -EXDEV;
+        }
+        r = state_prepare(cfg, ret_error);
+        if (r < 0)
+                return r;
+        lock = state_lock(cfg, ret_error);
+        if (lock < 0)
+                return lock;
+        r = state_load_applied(cfg, &prev, ret_error);
+        if (r < 0)
+                return r;
+        doc_content_hash(d, hash);
+        /* Never go back: an older revision is a replay or a rollback. The same revision again is
+         * fine (convergence after a crash or drift) only with the same content. */
+        if (d->revision < prev.revision) {
+                *ret_error = xasprintf("revision %llu is older than the applied revision %llu; refusing to roll back",
+                                       (unsigned long long) d->revision, (unsigned long long) prev.revision);
+                applied_state_done(&prev);
+                return -ESTALE;
+        }
+        if (d->revision == prev.revision && !streq(hash, prev.content_hash)) {
+                *ret_error = xasprintf("revision %llu was already applied with different content; refusing it",
+                                       (unsigned long long) d->revision);
+                applied_state_done(&prev);
+                return -ESTALE;
+        }
+        applied_state_done(&prev);
+
+        r = state_save_desired(cfg, json, size, ret_error);
+        if (r < 0)
+                return r;
+        failpoint("after-persist");
+
+        if (d->role == DOC_HOST_DATABASE)
+                reconcile_database_host(cfg, d, res);
+
+        failpoint("before-record");
+        next.revision = d->revision;
+        memcpy(next.content_hash, hash, sizeof(hash));
+        next.commit = xstrdup(strempty(d->commit));
+        next.applied_at = (int64_t) time(NULL);
+        next.results = *res;
+        r = state_save_applied(cfg, &next, ret_error);
+        next.results = (results) {};
+        applied_state_done(&next);
+        if (r < 0)
+                return r;
+        *ret_outcome = results_failed(res) ? APPLY_FAILED : APPLY_DONE;
+        return 0;
+}

@@ -1,0 +1,36 @@
+/* The agent's configuration file (/etc/infrastream/agent.conf): every path the agent uses is
+ * configurable, so several agents can run side by side on one machine. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define AGENT_CONFIG_DEFAULT "/etc/infrastream/agent.conf"
+
+typedef enum service_backend {
+        SERVICE_SYSTEMD,
+        SERVICE_DIRECT,
+} service_backend;
+
+typedef struct agent_config {
+        char *path;               /* where it was read from */
+        char *host;               /* this host's name, as the controller knows it */
+        char *state_dir;          /* applied document, results, keys */
+        char *data_root;          /* <data-root>/<database>/data */
+        char *postgres_bin_dir;
+        char *os_user;            /* runs initdb, pg_ctl, postgres */
+        service_backend backend;
+        char **addresses;         /* this host's addresses: PostgreSQL listens on them */
+        size_t n_addresses;
+        uint64_t memory_bytes;    /* 0: read /proc/meminfo */
+        char *trust_key;          /* controller's document-signing public key (PEM) */
+        char *unit_dir;           /* where the systemd backend writes units */
+        char *restart_command;    /* direct backend on application hosts (later) */
+        bool allow_insecure_host_auth; /* test-only: 'host' instead of 'hostssl' lines */
+} agent_config;
+
+/* Parse a config file. On error returns -EINVAL (or -errno) with "file:line: message" in
+ * *ret_error. Unknown keys get a did-you-mean hint. */
+int agent_config_load(const char *path, agent_config *ret, char **ret_error);
+void agent_config_done(agent_config *c);
+const char *service_backend_to_string(service_backend b);

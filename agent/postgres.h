@@ -1,0 +1,20 @@
+/* The cluster reconciler: one PostgreSQL cluster per database — initdb when new, the config
+ * files the agent owns, the service running, reload or restart only when settings changed. */
+#pragma once
+
+#include "config.h"
+#include "document.h"
+#include "results.h"
+
+/* Converge db's cluster. Returns 0 when the cluster is up and configured (results say what
+ * changed), or a negative errno after recording a failed result. */
+int postgres_reconcile(const agent_config *cfg, const doc_database *db, results *res);
+
+/* A database no longer in the document: stop its cluster, keep every byte. */
+int postgres_retain(const agent_config *cfg, const char *db, results *res);
+
+/* Names of the databases whose clusters exist under the data root. */
+int postgres_list_clusters(const agent_config *cfg, char ***ret, size_t *ret_n);
+
+/* The host's memory for tuning: the config's value, else /proc/meminfo. */
+uint64_t host_memory_bytes(const agent_config *cfg);

@@ -1,0 +1,128 @@
+/* fork/exec with privilege drop; the only place the agent starts programs. */
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "macro.h"
+#include "proc.h"
+
+#define OUTPUT_MAX (64 * 1024)
+
+int user_lookup(const char *user, uid_t *ret_uid, gid_t *ret_gid, char **ret_home) {
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        int r = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+
+        if (r != 0)
+                return -r;
+        if (!res)
+                return -ESRCH;
+        if (ret_uid)
+                *ret_uid = pw.pw_uid;
+        if (ret_gid)
+                *ret_gid = pw.pw_gid;
+        if (ret_home)
+                *ret_home = xstrdup(pw.pw_dir ? pw.pw_dir : "/");
+        return 0;
+}
+
+void proc_result_done(proc_result *r) {
+        free(r->output);
+        *r = (proc_result) {};
+}
+
+int proc_run(const char *const *argv, const char *user, const char *cwd, const char *const *env, proc_result *ret) {
+        _cleanup_free_ char *home = NULL, *out = NULL;
+        const char *envp[64];
+        size_t n_env = 0, len = 0;
+        int pipefd[2], status, r;
+        uid_t uid = 0;
+        gid_t gid = 0;
+        pid_t pid;
+
+        if (user) {
+                r = user_lookup(user, &uid, &gid, &home);
+                if (r < 0)
+                        return r;
+        }
+        /* A clean environment: nothing of ours (secrets, NOTIFY_SOCKET, LD_*) leaks into children. */
+        envp[n_env++] = "PATH=/usr/local/bin:/usr/bin:/bin";
+        envp[n_env++] = "LANG=C.UTF-8";
+        envp[n_env++] = "LC_ALL=C.UTF-8";
+        for (size_t i = 0; env && env[i] && n_env < ELEMENTSOF(envp) - 2; i++)
+                envp[n_env++] = env[i];
+        _cleanup_free_ char *home_env = xasprintf("HOME=%s", home ? home : "/");
+        envp[n_env++] = home_env;
+        envp[n_env] = NULL;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return r;
+        }
+        if (pid == 0) {
+                int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                sigset_t all;
+
+                sigemptyset(&all);
+                sigprocmask(SIG_SETMASK, &all, NULL);
+                signal(SIGPIPE, SIG_DFL);
+                if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0)
+                        _exit(127);
+                if (user && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
+                        _exit(126);
+                if (chdir(cwd ? cwd : "/") < 0)
+                        _exit(125);
+                execve(argv[0], (char *const *) argv, (char *const *) envp);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        out = xmalloc(OUTPUT_MAX + 1);
+        for (;;) {
+                char buf[4096];
+                ssize_t k = read(pipefd[0], buf, sizeof(buf));
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                /* Keep the tail: the reason for a failure is usually at the end. */
+                if (len + (size_t) k > OUTPUT_MAX) {
+                        size_t drop = len + (size_t) k - OUTPUT_MAX;
+                        if (drop > len)
+                                drop = len;
+                        memmove(out, out + drop, len - drop);
+                        len -= drop;
+                }
+                if ((size_t) k > OUTPUT_MAX)
+                        k = OUTPUT_MAX;
+                memcpy(out + len, buf, (size_t) k);
+                len += (size_t) k;
+        }
+        close(pipefd[0]);
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        out[len] = '\0';
+        ret->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        ret->output = TAKE_PTR(out);
+        return 0;
+}
+
+const char *proc_last_line(const proc_result *r, char *buf, size_t size) {
+        const char *s = r->output ? r->output : "", *end = s + strlen(s), *start;
+
+        while (end > s && (end[-1] == '\n' || end[-1] == ' '))
+                end--;
+        start = end;
+        while (start > s && start[-1] != '\n')
+                start--;
+        snprintf(buf, size, "%.*s", (int) (end - start), start);
+        return buf;
+}

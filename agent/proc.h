@@ -1,0 +1,23 @@
+/* Child processes: initdb, pg_ctl, pgbackrest run as the database OS user with a clean
+ * environment; output is captured for error messages, never passed to a shell. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct proc_result {
+        int exit_status;      /* 0..255, or 128+signal */
+        char *output;         /* stdout and stderr interleaved, at most 64 KiB (tail kept) */
+} proc_result;
+
+/* Run argv[0] (absolute path) as user (NULL: as ourselves), in cwd (NULL: "/"), with env
+ * (NULL-terminated "K=V" list; PATH, LANG=C.UTF-8 and HOME are always set). Returns 0 when the
+ * child ran (check exit_status), -errno when it could not be started. */
+int proc_run(const char *const *argv, const char *user, const char *cwd, const char *const *env, proc_result *ret);
+void proc_result_done(proc_result *r);
+
+/* uid/gid of a user name. */
+int user_lookup(const char *user, uid_t *ret_uid, gid_t *ret_gid, char **ret_home);
+
+/* The last non-empty line of a child's output, for one-line error messages. */
+const char *proc_last_line(const proc_result *r, char *buf, size_t size);

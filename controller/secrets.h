@@ -1,0 +1,57 @@
+/* The secret store: one random password per (application, database) grant, kept AES-256-GCM
+ * encrypted under the controller's master key in the state store, with its SCRAM verifier beside
+ * it. Nothing here prints or logs a secret. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store.h"
+
+#define SECRETS_MASTER_KEY_FILE "master.key"
+#define SECRETS_MASTER_KEY_SIZE 32
+#define SECRETS_PASSWORD_BYTES 32  /* from the CSPRNG; 43 characters once base64url-encoded */
+
+typedef struct secrets secrets;
+
+/* The keys secrets are stored under: "org/ou/env/project/name" for both sides. */
+typedef struct secret_ref {
+        const char *application_key;
+        const char *database_key;
+} secret_ref;
+
+/* Create <state_dir>/master.key: 32 random bytes, mode 0600, never replacing an existing file.
+ * Returns 1 when created, 0 when one exists (kept as it is), -errno on failure. */
+int secrets_create_master_key(const char *state_dir);
+
+/* Load the master key and check it is the one the store's secrets were encrypted with. The store
+ * stays the caller's. Errors carry a message in *ret_error: -ENOENT no master key (run init),
+ * -EPERM key readable by others, -EBADMSG wrong size, -EKEYREJECTED another key than the store's. */
+int secrets_open(store *s, const char *state_dir, secrets **ret, char **ret_error);
+void secrets_close(secrets *x);
+static inline void secrets_closep(secrets **x) {
+        secrets_close(*x);
+}
+
+/* The verifier of the grant's password, creating the password on first use. Afterwards the same
+ * verifier every time, so a re-render is byte-identical. Writes go through the caller's
+ * transaction. Returns 1 when created, 0 when it existed. */
+int secrets_ensure(secrets *x, const char *application_key, const char *database_key, char **ret_verifier);
+
+/* The stored verifier, or -ENOENT; read-only and needs no master key (plan). */
+int secrets_lookup_verifier(store *s, const char *application_key, const char *database_key, char **ret_verifier);
+
+/* The grant's password in the clear; free it with erase_and_free(). -ENOENT when there is none,
+ * -EKEYREJECTED when it does not decrypt (another master key, or a row that was tampered with or
+ * moved to another grant), -EBADMSG when the stored ciphertext is malformed. */
+int secrets_get_password(secrets *x, const char *application_key, const char *database_key, char **ret_password);
+
+/* Delete every secret whose grant is not in live (n entries, any order): the grant was removed.
+ * Through the caller's transaction. *ret_removed (optional) counts them. */
+int secrets_prune(secrets *x, const secret_ref *live, size_t n, size_t *ret_removed);
+
+/* Find the secret of application app on database db by their names. project
+ * ("org/ou/env/project") narrows the search; without it the pair must be unique. -ENOENT when
+ * there is none, -ENOTUNIQ when several projects have one (*ret_error lists them). */
+int secrets_find(store *s, const char *app, const char *db, const char *project, char **ret_application_key,
+                 char **ret_database_key, char **ret_error);

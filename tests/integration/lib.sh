@@ -1,0 +1,98 @@
+# Integration-test helpers: a private world of network namespaces, a controller signing key,
+# agents with their own state and data roots, and PostgreSQL clients on the application side.
+# shellcheck shell=bash
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+AGENTCTL="$top_builddir/agent/agentctl"
+CONTROLLER="$top_builddir/controller/infrastream-controller"
+DOCTOOL="$top_builddir/tests/tools/doctool"
+MKDOC="$top_srcdir/tests/integration/mkdoc.py"
+PGBIN=/usr/lib/postgresql/15/bin
+export DOCTOOL
+
+need_root() {
+        [ "$(id -u)" -eq 0 ] || skip_all "needs root: network namespaces, and initdb as the postgres user"
+        id postgres >/dev/null 2>&1 || skip_all "no 'postgres' OS user (install postgresql-15)"
+        [ -x "$PGBIN/initdb" ] || skip_all "PostgreSQL 15 server binaries missing in $PGBIN"
+        command -v ip >/dev/null || skip_all "iproute2 missing"
+}
+
+# world NAME: namespaces NAME-db (10.99.0.2), NAME-app (10.99.0.3), NAME-other (10.99.0.4) on a
+# bridge in NAME-sw; a scratch dir the postgres user can traverse; a controller key; cleanup.
+world() {
+        W=$1
+        SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/is-$W.XXXXXX")
+        chmod 755 "$SCRATCH"
+        trap world_cleanup EXIT
+        ip netns add "$W-sw" || skip_all "cannot create network namespaces here"
+        ip -n "$W-sw" link add br0 type bridge && ip -n "$W-sw" link set br0 up
+        local i=2 h
+        for h in db app other; do
+                ip netns add "$W-$h"
+                ip link add "$W-$h-0" type veth peer name eth0 netns "$W-$h"
+                ip link set "$W-$h-0" netns "$W-sw"
+                ip -n "$W-sw" link set "$W-$h-0" master br0 up
+                ip -n "$W-$h" addr add "10.99.0.$i/24" dev eth0
+                ip -n "$W-$h" link set eth0 up
+                ip -n "$W-$h" link set lo up
+                i=$((i + 1))
+        done
+        "$CONTROLLER" init --state-dir "$SCRATCH/ctl" >/dev/null
+        KEY="$SCRATCH/ctl/signing-key.pem"
+        PUB="$SCRATCH/ctl/signing-key.pub"
+}
+
+world_cleanup() {
+        local d
+        for d in "$SCRATCH"/*/data/*/data; do
+                [ -f "$d/postmaster.pid" ] && runuser -u postgres -- "$PGBIN/pg_ctl" stop -m immediate -D "$d" >/dev/null 2>&1
+        done
+        for h in db app other sw; do ip netns del "$W-$h" 2>/dev/null; done
+        rm -rf "$SCRATCH"
+}
+
+# agent_config NAME [extra lines]: an agent for host db1 with its own state and data root.
+agent_config() {
+        local name=$1
+        shift
+        mkdir -p "$SCRATCH/$name"
+        cat >"$SCRATCH/$name/agent.conf" <<EOC
+host = db1
+state-dir = $SCRATCH/$name/state
+data-root = $SCRATCH/$name/data
+service-backend = direct
+addresses = 10.99.0.2
+memory = 2GiB
+trust-key = $PUB
+allow-insecure-host-auth = yes
+EOC
+        printf '%s\n' "$@" >>"$SCRATCH/$name/agent.conf"
+        echo "$SCRATCH/$name/agent.conf"
+}
+
+# mkdoc OUT: the spec on stdin becomes a signed document in OUT.
+mkdoc() {
+        python3 "$MKDOC" >"$1.unsigned" && "$DOCTOOL" sign "$KEY" "$1.unsigned" "$1"
+}
+
+# apply CONF DOC: run agentctl apply on host db1 (its namespace); output in $OUT, status in $RC.
+apply() {
+        OUT=$(ip netns exec "$W-db" "$AGENTCTL" --config "$1" apply --local "$2" 2>&1)
+        RC=$?
+}
+
+# sql_as ROLE PASSWORD DB SQL: a client on the application host, over TCP.
+sql_as() {
+        ip netns exec "$W-app" env PGPASSWORD="$2" PGCONNECT_TIMEOUT=3 psql -X -q -A -t -v ON_ERROR_STOP=1 \
+                "host=10.99.0.2 port=5432 dbname=$3 user=$1 sslmode=disable" -c "$4" 2>&1
+}
+
+# sql_super CONF DB SQL: the superuser over the cluster's Unix socket.
+sql_super() {
+        local dataroot sock
+        dataroot=$(sed -n 's/^data-root = //p' "$1")
+        sock="$dataroot/$2/run"
+        runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$sock" -p 5432 -U postgres -d "${4:-postgres}" -c "$3" 2>&1
+}
+
+# expect_line TEXT: ok when $OUT has the line.
+has_line() { grep -qxF -- "$1" <<<"$OUT"; }
