@@ -16,6 +16,18 @@ static bool in_document(const doc_document *d, const char *db) {
         return false;
 }
 
+/* Database names become directory names and unit names: DNS labels only, whatever the signer
+ * sent (the controller never sends anything else). */
+static bool valid_database_name(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > DOC_NAME_MAX || s[0] == '-' || s[n - 1] == '-')
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+                        return false;
+        return true;
+}
+
 static void reconcile_database_host(const agent_config *cfg, const doc_document *d, results *res) {
         char **clusters = NULL;
         size_t n = 0;
@@ -52,6 +64,12 @@ int agent_apply(const agent_config *cfg, const char *json, size_t size, const ch
         r = verify_document(json, size, trust_key, &d, ret_error);
         if (r < 0)
                 return r;
+        for (size_t i = 0; i < d->n_databases; i++)
+                if (!valid_database_name(d->databases[i].name)) {
+                        *ret_error = xasprintf("databases[%zu].name: '%.64s' is not a valid database name "
+                                               "(lower-case letters, digits and '-')", i, d->databases[i].name);
+                        return -EINVAL;
+                }
         if (!streq(d->host, cfg->host)) {
                 *ret_error = xasprintf("the document is for host '%s', this agent is '%s'", d->host, cfg->host);
                 return -EXDEV;

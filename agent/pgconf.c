@@ -93,6 +93,15 @@ char *pgconf_managed(const pgconf_input *in) {
         return strbuf_steal(&b);
 }
 
+/* A name in pg_hba.conf: always double-quoted, so "all", "+group" or "@file" stay literal names;
+ * a double quote inside is written twice (hba.c: "Literal double-quote is two double-quotes"). */
+static void hba_quoted(strbuf *b, const char *v) {
+        strbuf_append(b, "\"");
+        for (const char *p = v; *p; p++)
+                strbuf_append(b, *p == '"' ? "\"\"" : (char[]) { *p, '\0' });
+        strbuf_append(b, "\"");
+}
+
 char *pgconf_hba(const pgconf_input *in) {
         const char *method = in->insecure_host_auth ? "host" : "hostssl";
         strbuf b = {};
@@ -105,10 +114,13 @@ char *pgconf_hba(const pgconf_input *in) {
         strbuf_printf(&b, "local   all       all         peer map=infrastream\n");
         for (size_t i = 0; i < in->db->n_roles; i++) {
                 const doc_role *r = &in->db->roles[i];
-                for (size_t j = 0; j < r->n_clients; j++)
-                        /* Names in double quotes: pg_hba.conf's own quoting; names are DNS labels. */
-                        strbuf_printf(&b, "%-7s \"%s\" \"%s\" %s scram-sha-256\n", method, in->db->name, r->name,
-                                  r->clients[j]);
+                for (size_t j = 0; j < r->n_clients; j++) {
+                        strbuf_printf(&b, "%-7s ", method);
+                        hba_quoted(&b, in->db->name);
+                        strbuf_append(&b, " ");
+                        hba_quoted(&b, r->name);
+                        strbuf_printf(&b, " %s scram-sha-256\n", r->clients[j]);
+                }
         }
         return strbuf_steal(&b);
 }

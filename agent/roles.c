@@ -42,12 +42,17 @@ static live_role *live_find(live_state *l, const char *name) {
         return NULL;
 }
 
-/* A text[] literal of the document's role names, for = ANY($1). */
+/* A text[] literal of the document's role names, for = ANY($1): elements double-quoted, with
+ * backslash before '"' and '\\' (array literal syntax; the value itself travels as a parameter). */
 static char *names_array(const doc_database *db) {
         strbuf b = {};
         strbuf_append(&b, "{");
-        for (size_t i = 0; i < db->n_roles; i++)
-                strbuf_printf(&b, "%s\"%s\"", i ? "," : "", db->roles[i].name); /* DNS labels: no quoting needed */
+        for (size_t i = 0; i < db->n_roles; i++) {
+                strbuf_append(&b, i ? ",\"" : "\"");
+                for (const char *p = db->roles[i].name; *p; p++)
+                        strbuf_printf(&b, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+                strbuf_append(&b, "\"");
+        }
         strbuf_append(&b, "}");
         return strbuf_steal(&b);
 }

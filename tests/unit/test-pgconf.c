@@ -1,0 +1,134 @@
+/* Unit tests for the files the agent owns in a cluster: tuning formulas, the managed include,
+ * pg_hba.conf and pg_ident.conf; and the systemd unit, checked by systemd-analyze verify. */
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include "pgconf.h"
+#include "service.h"
+#include "unit.h"
+
+static doc_role ROLES[] = {
+        { .name = "auth-api", .access = DOC_ACCESS_READ_WRITE, .clients = (char *[]) { "10.99.0.3/32", "fd00::3/128" }, .n_clients = 2 },
+        { .name = "we \"quote\"", .access = DOC_ACCESS_READ_ONLY, .clients = (char *[]) { "10.99.0.4/32" }, .n_clients = 1 },
+};
+
+static doc_database DB = {
+        .name = "accounts-db", .postgres_version = 15, .cpu_count = 4, .cluster_size = 1, .port = 5432,
+        .roles = ROLES, .n_roles = 2,
+};
+
+static void test_tuning(void **state) {
+        pg_tuning t;
+
+        /* 16 GiB, 4 CPUs: shared_buffers = RAM/5, effective_cache_size = 3/4 RAM. */
+        pg_tuning_compute(4, 16ULL << 30, &t);
+        assert_int_equal(t.shared_buffers_kb, (16ULL << 20) / 5);
+        assert_int_equal(t.effective_cache_size_kb, (16ULL << 20) * 3 / 4);
+        assert_int_equal(t.maintenance_work_mem_kb, 1ULL << 20);
+        assert_int_equal(t.max_connections, 100);
+        assert_int_equal(t.max_worker_processes, 8);
+        assert_int_equal(t.max_parallel_workers, 4);
+        assert_int_equal(t.max_parallel_workers_per_gather, 2);
+        assert_int_equal(t.work_mem_kb, ((16ULL << 20) - (16ULL << 20) / 5) / (100 * 3 * 2));
+
+        /* Large: capped. 512 GiB, 64 CPUs. */
+        pg_tuning_compute(64, 512ULL << 30, &t);
+        assert_int_equal(t.shared_buffers_kb, 64ULL << 20);
+        assert_int_equal(t.maintenance_work_mem_kb, 2ULL << 20);
+        assert_int_equal(t.max_connections, 500);
+        assert_int_equal(t.max_worker_processes, 64);
+        assert_int_equal(t.max_parallel_workers_per_gather, 4);
+
+        /* Tiny: floors. 512 MiB, 1 CPU. */
+        pg_tuning_compute(1, 512ULL << 20, &t);
+        assert_int_equal(t.shared_buffers_kb, (512ULL << 10) / 5);
+        assert_int_equal(t.work_mem_kb, 4ULL << 10);
+        assert_int_equal(t.max_parallel_workers, 2);
+        assert_int_equal(t.max_parallel_workers_per_gather, 1);
+}
+
+static pgconf_input input(bool insecure) {
+        static const char *listen[] = { "10.99.0.2", "fd00::2" };
+        return (pgconf_input) { .db = &DB, .listen_addresses = listen, .n_listen = 2, .socket_dir = "/srv/it's/run",
+                                .memory_bytes = 16ULL << 30, .os_user = "postgres", .insecure_host_auth = insecure };
+}
+
+static void test_managed(void **state) {
+        pgconf_input in = input(false);
+        _cleanup_free_ char *a = pgconf_managed(&in), *b = pgconf_managed(&in);
+
+        assert_string_equal(a, b); /* deterministic: an unchanged document rewrites nothing */
+        assert_non_null(strstr(a, "\nlisten_addresses = '10.99.0.2,fd00::2'\n"));
+        assert_non_null(strstr(a, "\nport = 5432\n"));
+        assert_non_null(strstr(a, "\nunix_socket_directories = '/srv/it''s/run'\n"));
+        assert_non_null(strstr(a, "\npassword_encryption = 'scram-sha-256'\n"));
+        assert_non_null(strstr(a, "\nlog_statement = 'none'\n"));
+        assert_non_null(strstr(a, "\nshared_buffers = 3276MB\n"));
+        assert_non_null(strstr(a, "\nmax_connections = 100\n"));
+}
+
+static void test_hba(void **state) {
+        pgconf_input in = input(false);
+        _cleanup_free_ char *h = pgconf_hba(&in);
+
+        assert_string_equal(h, "# Managed by infrastream-agent: rewritten on every apply, do not edit.\n"
+                               "# TYPE  DATABASE  USER  ADDRESS  METHOD\n"
+                               "local   all       all         peer map=infrastream\n"
+                               "hostssl \"accounts-db\" \"auth-api\" 10.99.0.3/32 scram-sha-256\n"
+                               "hostssl \"accounts-db\" \"auth-api\" fd00::3/128 scram-sha-256\n"
+                               "hostssl \"accounts-db\" \"we \"\"quote\"\"\" 10.99.0.4/32 scram-sha-256\n");
+        in = input(true);
+        free(h);
+        h = pgconf_hba(&in);
+        assert_non_null(strstr(h, "\nhost    \"accounts-db\" \"auth-api\" 10.99.0.3/32 scram-sha-256\n"));
+        assert_non_null(strstr(h, "# WARNING: allow-insecure-host-auth is set"));
+}
+
+static void test_ident(void **state) {
+        pgconf_input in = input(false);
+        _cleanup_free_ char *i = pgconf_ident(&in);
+        assert_non_null(strstr(i, "\ninfrastream    postgres    postgres\n"));
+        assert_non_null(strstr(i, "\ninfrastream    root    postgres\n"));
+}
+
+static void test_unit_verifies(void **state) {
+        agent_config cfg = { .os_user = "postgres", .postgres_bin_dir = "/usr/lib/postgresql/15/bin",
+                             .data_root = "/var/lib/infrastream/data" };
+        cluster_paths p = {};
+        char dir[] = "/tmp/test-unit.XXXXXX", cmd[512];
+        _cleanup_free_ char *text = NULL, *name = service_unit_name("accounts-db"), *path = NULL;
+        FILE *f;
+        int status;
+
+        if (access("/usr/bin/systemd-analyze", X_OK) < 0 || access("/usr/lib/postgresql/15/bin/postgres", X_OK) < 0) {
+                skip(); /* needs systemd-analyze and the server binary the unit names */
+        }
+        cluster_paths_init(&p, &cfg, "accounts-db");
+        text = service_unit_text(&cfg, &DB, &p);
+        assert_non_null(strstr(text, "\nCPUQuota=400%\n"));
+        assert_non_null(strstr(text, "\nType=notify\n"));
+        assert_non_null(strstr(text, "\nExecStart=/usr/lib/postgresql/15/bin/postgres -D /var/lib/infrastream/data/accounts-db/data\n"));
+        assert_non_null(mkdtemp(dir));
+        path = xasprintf("%s/%s", dir, name);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        fputs(text, f);
+        fclose(f);
+        /* Any output at all (unknown keys are only warnings) counts as a failure. */
+        snprintf(cmd, sizeof(cmd), "cd %s && out=$(systemd-analyze verify --man=no '%s' 2>&1); rc=$?; "
+                                   "echo \"$out\" >&2; [ $rc -eq 0 ] && [ -z \"$out\" ]", dir, path);
+        status = system(cmd);
+        unlink(path);
+        rmdir(dir);
+        cluster_paths_done(&p);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_tuning),   cmocka_unit_test(test_managed),
+                cmocka_unit_test(test_hba),      cmocka_unit_test(test_ident),
+                cmocka_unit_test(test_unit_verifies),
+        };
+        return cmocka_run_group_tests_name("pgconf", tests, NULL, NULL);
+}
