@@ -12,6 +12,7 @@
 #include "fileio.h"
 #include "macro.h"
 #include "state.h"
+#include "tls.h"
 
 enum {
         EXIT_RESOURCE_FAILED = 1,
@@ -24,6 +25,9 @@ static void usage(FILE *f) {
               "Commands:\n"
               "  apply --local DOC [--trust-key PUBKEY]   verify a signed desired-state document and apply it\n"
               "  status [--json]                          what this host was told and what it did\n"
+              "  tls install --database DB --cert FILE --ca FILE\n"
+              "                                           check and install the certificate the controller's CA\n"
+              "                                           issued for DB's request; the next apply reloads PostgreSQL\n"
               "\n"
               "  --config FILE   agent configuration (default " AGENT_CONFIG_DEFAULT ")\n"
               "  --version       print the version\n",
@@ -145,6 +149,93 @@ static int cmd_status(const char *config, int argc, char **argv) {
         return r;
 }
 
+/* Until the transport carries certificates, an operator (or a test) brings the one the
+ * controller's CA issued for the request in <data-root>/<db>/tls/server.csr. */
+static int cmd_tls(const char *config, int argc, char **argv) {
+        static const struct option opts[] = {
+                { "database", required_argument, NULL, 'd' },
+                { "cert", required_argument, NULL, 'c' },
+                { "ca", required_argument, NULL, 'a' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        const char *database = NULL, *cert_path = NULL, *ca_path = NULL;
+        _cleanup_(doc_document_freep) doc_document *d = NULL;
+        _cleanup_free_ char *cert = NULL, *ca = NULL, *err = NULL, *summary = NULL;
+        _cleanup_close_ int lock = -1;
+        const doc_database *db = NULL;
+        agent_config cfg = {};
+        int c, r;
+
+        if (argc < 2 || !streq(argv[1], "install")) {
+                if (argc < 2)
+                        fputs("agentctl tls: a subcommand is required (install)\n", stderr);
+                else
+                        fprintf(stderr, "agentctl tls: unknown subcommand '%s'\n", argv[1]);
+                usage(stderr);
+                return EXIT_REJECTED;
+        }
+        optind = 1;
+        while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+                switch (c) {
+                case 'd':
+                        database = optarg;
+                        break;
+                case 'c':
+                        cert_path = optarg;
+                        break;
+                case 'a':
+                        ca_path = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return EXIT_REJECTED;
+                }
+        }
+        if (!database || !cert_path || !ca_path || optind < argc - 1) {
+                fputs("agentctl tls install: --database DB, --cert FILE and --ca FILE are required\n", stderr);
+                return EXIT_REJECTED;
+        }
+        if (load_config(config, &cfg) < 0)
+                return EXIT_REJECTED;
+        r = read_full_file(cert_path, 64 * 1024, &cert, NULL);
+        if (r >= 0)
+                r = read_full_file(ca_path, 64 * 1024, &ca, NULL);
+        if (r < 0) {
+                fprintf(stderr, "agentctl tls install: cannot read %s: %s\n", cert ? ca_path : cert_path, strerror(-r));
+                agent_config_done(&cfg);
+                return EXIT_REJECTED;
+        }
+        /* One writer at a time: an apply running now finishes before the files change. */
+        lock = access(cfg.state_dir, F_OK) < 0 ? -errno : state_lock(&cfg, &err);
+        if (lock == -ENOENT && !err)
+                err = xasprintf("no document applied yet (%s does not exist): run 'agentctl apply' first",
+                                cfg.state_dir);
+        if (lock >= 0)
+                r = state_load_desired(&cfg, &d, &err);
+        for (size_t i = 0; lock >= 0 && r >= 0 && i < d->n_databases; i++)
+                if (streq(d->databases[i].name, database))
+                        db = &d->databases[i];
+        if (lock >= 0 && r >= 0 && !db) {
+                err = xasprintf("database '%s' is not in the applied document (revision %llu)", database,
+                                (unsigned long long) d->revision);
+                r = -ENOENT;
+        }
+        if (lock >= 0 && r >= 0)
+                r = tls_install(&cfg, db, cert, ca, &summary, &err);
+        if (lock < 0 || r < 0) {
+                fprintf(stderr, "agentctl tls install: %s\n", err ? err : strerror(-(lock < 0 ? lock : r)));
+                agent_config_done(&cfg);
+                return EXIT_REJECTED;
+        }
+        printf("tls %s: certificate installed: %s; the next apply reloads PostgreSQL\n", database, summary);
+        agent_config_done(&cfg);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         const char *config = AGENT_CONFIG_DEFAULT;
         int i = 1;
@@ -177,6 +268,8 @@ int main(int argc, char **argv) {
                 return cmd_apply(config, argc - i, argv + i);
         if (streq(argv[i], "status"))
                 return cmd_status(config, argc - i, argv + i);
+        if (streq(argv[i], "tls"))
+                return cmd_tls(config, argc - i, argv + i);
         fprintf(stderr, "agentctl: unknown command '%s'\n", argv[i]);
         usage(stderr);
         return EXIT_REJECTED;

@@ -4,10 +4,13 @@
 #include "apply.h"
 #include "document.h"
 #include "failpoint.h"
+#include "firewall.h"
 #include "postgres.h"
 #include "roles.h"
+#include "service.h"
 #include "sign.h"
 #include "state.h"
+#include "tls.h"
 
 static bool in_document(const doc_document *d, const char *db) {
         for (size_t i = 0; i < d->n_databases; i++)
@@ -28,13 +31,39 @@ static bool valid_database_name(const char *s) {
         return true;
 }
 
+/* Whether db's cluster is running now (so it already listens, behind the firewall it had). */
+static bool cluster_running(const agent_config *cfg, const char *db) {
+        _cleanup_free_ char *err = NULL;
+        cluster_paths p = {};
+        bool running = false;
+
+        cluster_paths_init(&p, cfg, db);
+        if (service_running(cfg, db, &p, &running, &err) < 0)
+                running = false;
+        cluster_paths_done(&p);
+        return running;
+}
+
 static void reconcile_database_host(const agent_config *cfg, const doc_document *d, results *res) {
         char **clusters = NULL;
         size_t n = 0;
+        /* Secure by default: the firewall is in place before any PostgreSQL listens. When it could
+         * not be applied (the kernel applied nothing), clusters not running yet are neither
+         * created nor started. */
+        bool firewall_ok = firewall_reconcile(cfg, d, res) >= 0;
 
         for (size_t i = 0; i < d->n_databases; i++) {
                 const doc_database *db = &d->databases[i];
-                if (postgres_reconcile(cfg, db, res) < 0)
+                _cleanup_(tls_state_done) tls_state tls = {};
+                pgconf_tls pt;
+
+                if (!firewall_ok && !cluster_running(cfg, db->name)) {
+                        results_add(res, "cluster", db->name, RES_FAILED, "not started: the firewall is not in place");
+                        continue;
+                }
+                /* The certificate first: whether there is one decides if PostgreSQL listens on TCP. */
+                (void) tls_reconcile(cfg, db, &tls, res);
+                if (postgres_reconcile(cfg, db, tls_state_pgconf(&tls, &pt), res) < 0)
                         continue; /* roles need a running cluster */
                 (void) roles_reconcile(cfg, db, res);
         }
@@ -98,11 +127,11 @@ int agent_apply(const agent_config *cfg, const char *json, size_t size, const ch
                 applied_state_done(&prev);
                 return -ESTALE;
         }
-        applied_state_done(&prev);
-
         r = state_save_desired(cfg, json, size, ret_error);
-        if (r < 0)
+        if (r < 0) {
+                applied_state_done(&prev);
                 return r;
+        }
         failpoint("after-persist");
 
         if (d->role == DOC_HOST_DATABASE)
@@ -112,7 +141,10 @@ int agent_apply(const agent_config *cfg, const char *json, size_t size, const ch
         next.revision = d->revision;
         memcpy(next.content_hash, hash, sizeof(hash));
         next.commit = xstrdup(strempty(d->commit));
-        next.applied_at = (int64_t) time(NULL);
+        /* A re-apply that changed nothing keeps the time of the last change: applied.json then has
+         * the same bytes and is not rewritten (no fsync on the periodic no-op path). */
+        next.applied_at = d->revision == prev.revision && !results_changed(res) ? prev.applied_at : (int64_t) time(NULL);
+        applied_state_done(&prev);
         next.results = *res;
         r = state_save_applied(cfg, &next, ret_error);
         next.results = (results) {};

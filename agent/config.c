@@ -12,7 +12,7 @@
 static const char *const KEYS[] = {
         "host",           "state-dir",  "data-root", "postgres-bin-dir", "os-user",
         "service-backend", "addresses", "memory",    "trust-key",        "unit-dir",
-        "restart-command", "allow-insecure-host-auth",
+        "restart-command",
 };
 
 const char *service_backend_to_string(service_backend b) {
@@ -43,16 +43,6 @@ static char *strip(char *s) {
         while (e > s && isspace((unsigned char) e[-1]))
                 *--e = '\0';
         return s;
-}
-
-static int parse_bool(const char *v, bool *ret) {
-        if (streq(v, "yes") || streq(v, "true") || streq(v, "1") || streq(v, "on"))
-                *ret = true;
-        else if (streq(v, "no") || streq(v, "false") || streq(v, "0") || streq(v, "off"))
-                *ret = false;
-        else
-                return -EINVAL;
-        return 0;
 }
 
 static bool absolute_path(const char *v) {
@@ -153,10 +143,6 @@ int agent_config_load(const char *path, agent_config *ret, char **ret_error) {
                 } else if (streq(key, "memory")) {
                         if (parse_size(value, &c.memory_bytes) < 0)
                                 FAIL("%s:%d: memory must be a size such as 16GiB, not '%.64s'", path, lineno, value);
-                        continue;
-                } else if (streq(key, "allow-insecure-host-auth")) {
-                        if (parse_bool(value, &c.allow_insecure_host_auth) < 0)
-                                FAIL("%s:%d: allow-insecure-host-auth must be yes or no", path, lineno);
                         continue;
                 } else {
                         const char *hint = closest_word(key, KEYS, ELEMENTSOF(KEYS));

@@ -26,7 +26,6 @@ typedef struct agent_config {
         char *trust_key;          /* controller's document-signing public key (PEM) */
         char *unit_dir;           /* where the systemd backend writes units */
         char *restart_command;    /* direct backend on application hosts (later) */
-        bool allow_insecure_host_auth; /* test-only: 'host' instead of 'hostssl' lines */
 } agent_config;
 
 /* Parse a config file. On error returns -EINVAL (or -errno) with "file:line: message" in

@@ -58,11 +58,16 @@ char *pgconf_managed(const pgconf_input *in) {
         strbuf_printf(&b, "# Managed by infrastream-agent: rewritten on every apply, do not edit.\n");
         strbuf_printf(&b, "# database '%s', %d CPUs, %llu MiB of host memory\n\n", in->db->name, in->db->cpu_count,
                   (unsigned long long) (in->memory_bytes >> 20));
-        strbuf_printf(&b, "listen_addresses = ");
-        if (in->n_listen == 0)
+        if (!in->tls) {
+                /* No certificate yet: no TCP listener at all, not even one that would refuse. */
+                strbuf_printf(&b, "# no server certificate installed yet: Unix socket only, no TCP\n");
+                strbuf_printf(&b, "listen_addresses = ''");
+        } else if (in->n_listen == 0) {
+                strbuf_printf(&b, "listen_addresses = ");
                 pg_quoted(&b, "localhost");
-        else {
+        } else {
                 strbuf l = {};
+                strbuf_printf(&b, "listen_addresses = ");
                 for (size_t i = 0; i < in->n_listen; i++)
                         strbuf_printf(&l, "%s%s", i ? "," : "", in->listen_addresses[i]);
                 pg_quoted(&b, l.s);
@@ -73,7 +78,19 @@ char *pgconf_managed(const pgconf_input *in) {
         pg_quoted(&b, in->socket_dir);
         strbuf_printf(&b, "\nunix_socket_permissions = 0700\n");
         strbuf_printf(&b, "password_encryption = 'scram-sha-256'\n");
-        strbuf_printf(&b, "# ssl: set by the TLS reconciler once a certificate is installed\n");
+        if (in->tls) {
+                /* All sighup settings since PostgreSQL 10: a renewed certificate is a reload. */
+                strbuf_printf(&b, "\n# TLS: pg_hba.conf admits TCP clients only over hostssl\n");
+                strbuf_printf(&b, "# certificate: %s\n", in->tls->cert_id);
+                strbuf_printf(&b, "ssl = on\nssl_cert_file = ");
+                pg_quoted(&b, in->tls->cert_file);
+                strbuf_printf(&b, "\nssl_key_file = ");
+                pg_quoted(&b, in->tls->key_file);
+                strbuf_printf(&b, "\nssl_ca_file = ");
+                pg_quoted(&b, in->tls->ca_file);
+                strbuf_printf(&b, "\nssl_min_protocol_version = 'TLSv1.2'\n");
+        } else
+                strbuf_printf(&b, "ssl = off\n");
         strbuf_printf(&b, "\n# logging: to files in the data directory; statements are never logged (they can carry\n"
                       "# password verifiers)\n");
         strbuf_printf(&b, "logging_collector = on\nlog_directory = 'log'\nlog_filename = 'postgresql-%%a.log'\n"
@@ -103,19 +120,22 @@ static void hba_quoted(strbuf *b, const char *v) {
 }
 
 char *pgconf_hba(const pgconf_input *in) {
-        const char *method = in->insecure_host_auth ? "host" : "hostssl";
         strbuf b = {};
 
         strbuf_printf(&b, "# Managed by infrastream-agent: rewritten on every apply, do not edit.\n"
                       "# TYPE  DATABASE  USER  ADDRESS  METHOD\n");
-        if (in->insecure_host_auth)
-                strbuf_printf(&b, "# WARNING: allow-insecure-host-auth is set (tests only): connections without TLS\n");
         /* The OS superuser (and root, mapped in pg_ident.conf) over the Unix socket; nothing else local. */
         strbuf_printf(&b, "local   all       all         peer map=infrastream\n");
+        if (!in->tls && in->db->n_roles > 0) {
+                /* No certificate, no TCP listener: hostssl lines could not match, and PostgreSQL flags
+                 * every one of them as an error while ssl is off. They come with the certificate. */
+                strbuf_printf(&b, "# %zu grant(s) waiting for the server certificate\n", in->db->n_roles);
+                return strbuf_steal(&b);
+        }
         for (size_t i = 0; i < in->db->n_roles; i++) {
                 const doc_role *r = &in->db->roles[i];
                 for (size_t j = 0; j < r->n_clients; j++) {
-                        strbuf_printf(&b, "%-7s ", method);
+                        strbuf_printf(&b, "hostssl ");
                         hba_quoted(&b, in->db->name);
                         strbuf_append(&b, " ");
                         hba_quoted(&b, r->name);

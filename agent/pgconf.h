@@ -1,5 +1,5 @@
 /* The configuration files the agent owns in a cluster's data directory: the managed include
- * (listen address, port, auth, logging, tuning), pg_hba.conf and pg_ident.conf. Pure text
+ * (listen address, port, auth, TLS, logging, tuning), pg_hba.conf and pg_ident.conf. Pure text
  * generation, so every rule is unit-testable. */
 #pragma once
 
@@ -25,6 +25,13 @@ typedef struct pg_tuning {
 /* Tuning from the database's cpuCount and the host's memory (formulas in the README). */
 void pg_tuning_compute(int cpu_count, uint64_t memory_bytes, pg_tuning *ret);
 
+/* The server certificate PostgreSQL serves. Without one it listens on no TCP address at all. */
+typedef struct pgconf_tls {
+        const char *cert_file, *key_file, *ca_file;
+        const char *cert_id;      /* "serial ..., sha256 ...": a comment in the managed file, so a new
+                                   * certificate changes the file and the apply reloads */
+} pgconf_tls;
+
 typedef struct pgconf_input {
         const doc_database *db;
         const char *const *listen_addresses;
@@ -32,7 +39,7 @@ typedef struct pgconf_input {
         const char *socket_dir;
         uint64_t memory_bytes;
         const char *os_user;
-        bool insecure_host_auth;  /* test-only: 'host' lines instead of 'hostssl' */
+        const pgconf_tls *tls;    /* NULL: no certificate yet, Unix socket only */
 } pgconf_input;
 
 char *pgconf_managed(const pgconf_input *in);

@@ -97,8 +97,8 @@ static int run_initdb(const agent_config *cfg, const cluster_paths *p, char **re
 }
 
 /* Write the three files the agent owns; returns >0 when any of them changed. */
-static int write_config(const agent_config *cfg, const doc_database *db, const char *dir, const cluster_paths *p,
-                        uid_t uid, gid_t gid, char **ret_error) {
+static int write_config(const agent_config *cfg, const doc_database *db, const pgconf_tls *tls, const char *dir,
+                        const cluster_paths *p, uid_t uid, gid_t gid, char **ret_error) {
         pgconf_input in = {
                 .db = db,
                 .listen_addresses = (const char *const *) cfg->addresses,
@@ -106,7 +106,7 @@ static int write_config(const agent_config *cfg, const doc_database *db, const c
                 .socket_dir = p->socket_dir,
                 .memory_bytes = host_memory_bytes(cfg),
                 .os_user = cfg->os_user,
-                .insecure_host_auth = cfg->allow_insecure_host_auth,
+                .tls = tls,
         };
         struct {
                 const char *name;
@@ -154,8 +154,8 @@ static int add_include(const char *dir, uid_t uid, gid_t gid, char **ret_error) 
 
 /* Make <data> a cluster: 1 when it was created, 0 when it existed. Never touches an existing
  * cluster; a leftover data.initdb is an initdb of ours that a crash interrupted: redone. */
-static int ensure_cluster(const agent_config *cfg, const doc_database *db, const cluster_paths *p, uid_t uid, gid_t gid,
-                          bool *ret_redone, char **ret_error) {
+static int ensure_cluster(const agent_config *cfg, const doc_database *db, const pgconf_tls *tls, const cluster_paths *p,
+                          uid_t uid, gid_t gid, bool *ret_redone, char **ret_error) {
         _cleanup_free_ char *version = xasprintf("%s/PG_VERSION", p->data);
         int r;
 
@@ -181,7 +181,7 @@ static int ensure_cluster(const agent_config *cfg, const doc_database *db, const
         if (r < 0)
                 return r;
         /* The cluster's first start already has our config, hba and ident: never a permissive window. */
-        r = write_config(cfg, db, p->initdb_tmp, p, uid, gid, ret_error);
+        r = write_config(cfg, db, tls, p->initdb_tmp, p, uid, gid, ret_error);
         if (r < 0)
                 return r;
         if (exists(p->data) && rmdir(p->data) < 0) {
@@ -278,7 +278,7 @@ static int reload_and_check(const agent_config *cfg, const doc_database *db, con
         return !streq(pg_rows_get(rows, 0, 0), "0");
 }
 
-int postgres_reconcile(const agent_config *cfg, const doc_database *db, results *res) {
+int postgres_reconcile(const agent_config *cfg, const doc_database *db, const pgconf_tls *tls, results *res) {
         _cleanup_free_ char *err = NULL;
         cluster_paths p = {};
         bool redone = false, running = false;
@@ -305,7 +305,7 @@ int postgres_reconcile(const agent_config *cfg, const doc_database *db, results 
                 err = xasprintf("cannot create %s: %s", p.base, strerror(-r));
                 goto fail;
         }
-        r = created = ensure_cluster(cfg, db, &p, uid, gid, &redone, &err);
+        r = created = ensure_cluster(cfg, db, tls, &p, uid, gid, &redone, &err);
         if (r < 0)
                 goto fail;
         r = ensure_dir(p.socket_dir, uid, gid);
@@ -313,7 +313,7 @@ int postgres_reconcile(const agent_config *cfg, const doc_database *db, results 
                 err = xasprintf("cannot create %s: %s", p.socket_dir, strerror(-r));
                 goto fail;
         }
-        r = changed = write_config(cfg, db, p.data, &p, uid, gid, &err);
+        r = changed = write_config(cfg, db, tls, p.data, &p, uid, gid, &err);
         if (r < 0)
                 goto fail;
         failpoint("after-config");

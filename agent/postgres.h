@@ -4,11 +4,15 @@
 
 #include "config.h"
 #include "document.h"
+#include "pgconf.h"
 #include "results.h"
 
-/* Converge db's cluster. Returns 0 when the cluster is up and configured (results say what
- * changed), or a negative errno after recording a failed result. */
-int postgres_reconcile(const agent_config *cfg, const doc_database *db, results *res);
+/* Converge db's cluster. tls is the certificate to serve, or NULL when none is ready: then the
+ * cluster listens on its Unix socket only. A new certificate changes the managed file and is
+ * picked up by a reload; going from no certificate to one (TCP listeners) is a restart. Returns
+ * 0 when the cluster is up and configured (results say what changed), or a negative errno after
+ * recording a failed result. */
+int postgres_reconcile(const agent_config *cfg, const doc_database *db, const pgconf_tls *tls, results *res);
 
 /* A database no longer in the document: stop its cluster, keep every byte. */
 int postgres_retain(const agent_config *cfg, const char *db, results *res);

@@ -47,6 +47,13 @@ bool results_failed(const results *r) {
         return false;
 }
 
+bool results_changed(const results *r) {
+        for (size_t i = 0; i < r->n; i++)
+                if (r->items[i].state != RES_UNCHANGED && r->items[i].state != RES_RETAINED)
+                        return true;
+        return false;
+}
+
 void results_print(const results *r, FILE *f) {
         for (size_t i = 0; i < r->n; i++) {
                 const res_item *it = &r->items[i];

@@ -33,6 +33,8 @@ void results_add(results *r, const char *kind, const char *name, res_state state
         _printf_(5, 6);
 void results_done(results *r);
 bool results_failed(const results *r);
+/* True when any resource was created, changed, removed or failed. */
+bool results_changed(const results *r);
 const char *res_state_to_string(res_state s);
 void results_print(const results *r, FILE *f);
 json_object *results_to_json(const results *r);

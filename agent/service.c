@@ -96,13 +96,22 @@ int service_running(const agent_config *cfg, const char *db, const cluster_paths
                 _cleanup_free_ char *unit = service_unit_name(db);
                 return systemd_unit_active(unit, ret, ret_error);
         }
-        int status = 0, r;
-        const char *args[] = { "status", "-D", p->data, NULL };
-        r = pg_ctl(cfg, p, args, &status, ret_error);
-        if (r < 0)
+        /* What pg_ctl status does, without starting a process for it (3-5 ms each apply): the
+         * postmaster's pid from postmaster.pid, and whether that process exists. */
+        _cleanup_free_ char *path = xasprintf("%s/postmaster.pid", p->data), *text = NULL;
+        long pid;
+        int r = read_full_file(path, 4096, &text, NULL);
+
+        if (r == -ENOENT) {
+                *ret = false;
+                return 0;
+        }
+        if (r < 0) {
+                *ret_error = xasprintf("cannot read %s: %s", path, strerror(-r));
                 return r;
-        /* pg_ctl status: 0 running, 3 not running, 4 no accessible data directory. */
-        *ret = status == 0;
+        }
+        pid = strtol(text, NULL, 10);
+        *ret = pid > 0 && (kill((pid_t) pid, 0) == 0 || errno == EPERM);
         return 0;
 }
 

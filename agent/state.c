@@ -120,3 +120,24 @@ int state_save_desired(const agent_config *cfg, const char *json, size_t size, c
         }
         return 0;
 }
+
+int state_load_desired(const agent_config *cfg, doc_document **ret, char **ret_error) {
+        _cleanup_free_ char *path = xasprintf("%s/%s", cfg->state_dir, DESIRED_FILE), *json = NULL, *err = NULL;
+        size_t size;
+        int r;
+
+        r = read_full_file(path, DOC_MAX_SIZE, &json, &size);
+        if (r < 0) {
+                *ret_error = r == -ENOENT ? xasprintf("no document applied yet (%s is missing): run 'agentctl apply' "
+                                                      "first",
+                                                      path)
+                                          : xasprintf("cannot read %s: %s", path, strerror(-r));
+                return r;
+        }
+        r = doc_decode(json, size, ret, NULL, NULL, &err);
+        /* Application hosts' documents carry passwords. */
+        explicit_bzero(json, size);
+        if (r < 0)
+                *ret_error = xasprintf("%s is damaged (%s); apply a document again", path, err);
+        return r;
+}

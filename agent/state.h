@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "document.h"
 #include "results.h"
 
 typedef struct applied_state {
@@ -22,3 +23,6 @@ int state_load_applied(const agent_config *cfg, applied_state *ret, char **ret_e
 int state_save_applied(const agent_config *cfg, const applied_state *s, char **ret_error);
 void applied_state_done(applied_state *s);
 int state_save_desired(const agent_config *cfg, const char *json, size_t size, char **ret_error);
+/* The last accepted document (verified when it was accepted), decoded strictly again. -ENOENT
+ * with a message when nothing was applied yet. */
+int state_load_desired(const agent_config *cfg, doc_document **ret, char **ret_error);

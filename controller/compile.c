@@ -43,16 +43,22 @@ const stored_document *compilation_recorded(const compilation *c, const char *ho
 }
 
 int compile_all(compilation *c, const compile_options *o, char **ret_error) {
-        int r;
+        _cleanup_(diag_list_done) diag_list inventory_diags = {};
+        int r, k = 0;
 
+        /* The inventory is read first: its parse tree is the largest memory the pipeline touches
+         * (first touches of pages cost more than parsing), and freed, it takes the manifests' model
+         * instead of new pages. Everything else is as if it were read second: its diagnostics come
+         * after the manifests', and a repository that cannot be read is the error, alone. */
+        diag_list_init(&inventory_diags);
+        if (o->hosts_file)
+                k = inventory_load(&c->inv, o->hosts_file, &inventory_diags);
         r = compile_manifests(c, o);
         if (r < 0 && r != -EBADMSG)
                 return r;
-        if (o->hosts_file) {
-                int k = inventory_load(&c->inv, o->hosts_file, &c->diags);
-                if (k < 0 && k != -EBADMSG)
-                        return k;
-        }
+        diag_list_move(&c->diags, &inventory_diags);
+        if (k < 0 && k != -EBADMSG)
+                return k;
         if (c->diags.n_errors > 0)
                 return -EBADMSG;
 
@@ -106,42 +112,83 @@ int compile_record_placements(compilation *c) {
         return 0;
 }
 
-static char *doc_key(const doc_identity *id, const char *name) {
-        return xasprintf("%s/%s/%s/%s/%s", id->organization, id->organizational_unit, id->environment, id->project,
-                         name);
+/* "org/ou/env/project/name" into buf (not with snprintf(): this is done for every role). The
+ * parts are validated names of at most DOC_NAME_MAX characters: -ENAMETOOLONG cannot happen. */
+static int doc_key(const doc_identity *id, const char *name, char *buf, size_t size) {
+        const char *const parts[] = { id->organization, id->organizational_unit, id->environment, id->project, name };
+        size_t n = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                size_t len = strlen(parts[i]);
+
+                if (n + len + 1 > size)
+                        return -ENAMETOOLONG;
+                memcpy(buf + n, parts[i], len);
+                n += len;
+                buf[n++] = i + 1 < ELEMENTSOF(parts) ? '/' : '\0';
+        }
+        return 0;
+}
+
+static int secret_key_cmp(const void *key, const void *elem) {
+        const secret_ref *k = key;
+        const stored_secret *x = elem;
+        int r = strcmp(k->application_key, x->application_key);
+        return r ? r : strcmp(k->database_key, x->database_key);
 }
 
 int compile_attach_verifiers(compilation *c, secrets *x) {
-        for (size_t h = 0; h < c->rr.n_docs; h++) {
+        stored_secret *all = NULL;
+        size_t n_all = 0;
+        int r = 0;
+
+        /* plan reads every verifier in one query: one statement per role took longer than parsing
+         * the whole repository. The listing is sorted by the keys, in strcmp()'s order. */
+        if (!x && c->store) {
+                r = store_load_secrets(c->store, &all, &n_all);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t h = 0; h < c->rr.n_docs && r >= 0; h++) {
                 doc_document *d = c->rr.docs[h];
 
-                for (size_t i = 0; i < d->n_databases; i++) {
+                for (size_t i = 0; i < d->n_databases && r >= 0; i++) {
                         doc_database *db = &d->databases[i];
-                        _cleanup_free_ char *db_key = doc_key(&db->identity, db->name);
+                        char db_key[512];
 
-                        for (size_t k = 0; k < db->n_roles; k++) {
+                        r = doc_key(&db->identity, db->name, db_key, sizeof(db_key));
+                        for (size_t k = 0; k < db->n_roles && r >= 0; k++) {
                                 doc_role *role = &db->roles[k];
-                                /* A grant resolves within its application's project: same identity. */
-                                _cleanup_free_ char *app_key = doc_key(&db->identity, role->application);
+                                char app_key[512];
                                 char *v = NULL;
-                                int r;
 
+                                /* A grant resolves within its application's project: same identity. */
+                                r = doc_key(&db->identity, role->application, app_key, sizeof(app_key));
+                                if (r < 0)
+                                        break;
                                 if (x)
                                         r = secrets_ensure(x, app_key, db_key, &v);
-                                else if (c->store)
-                                        r = secrets_lookup_verifier(c->store, app_key, db_key, &v);
-                                else
-                                        r = -ENOENT;
-                                if (r == -ENOENT && !x)
+                                else {
+                                        secret_ref key = { app_key, db_key };
+                                        const stored_secret *found =
+                                                n_all ? bsearch(&key, all, n_all, sizeof(stored_secret), secret_key_cmp)
+                                                      : NULL;
+                                        r = found ? 0 : -ENOENT;
+                                        if (found)
+                                                v = xstrdup(found->verifier);
+                                }
+                                if (r == -ENOENT && !x) {
                                         v = xstrdup(COMPILE_VERIFIER_PENDING);
-                                else if (r < 0)
-                                        return r;
+                                        r = 0;
+                                } else if (r < 0)
+                                        break;
                                 free(role->scram_verifier);
                                 role->scram_verifier = v;
                         }
                 }
         }
-        return 0;
+        stored_secrets_free(all, n_all);
+        return r < 0 ? r : 0;
 }
 
 int compile_prune_secrets(compilation *c, secrets *x, size_t *ret_removed) {

@@ -52,6 +52,30 @@ void diag_addv(diag_list *l, diag_severity sev, const char *path, int line, int 
         l->n++;
 }
 
+void diag_list_move(diag_list *dst, diag_list *src) {
+        for (size_t i = 0; i < src->n; i++) {
+                diag *d = &src->items[i];
+
+                if (dst->n >= dst->max) {
+                        free(d->path);
+                        free(d->message);
+                        continue;
+                }
+                if (dst->n == dst->alloc) {
+                        dst->alloc = dst->alloc ? dst->alloc * 2 : 16;
+                        dst->items = xrealloc(dst->items, dst->alloc * sizeof(diag));
+                }
+                dst->items[dst->n] = *d;
+                dst->items[dst->n].seq = dst->n;
+                dst->n++;
+        }
+        /* Counted, recorded or not; what src could not record, dst could not either. */
+        dst->n_errors += src->n_errors;
+        dst->n_warnings += src->n_warnings;
+        free(src->items);
+        *src = (diag_list) { .max = src->max };
+}
+
 static int diag_cmp(const void *a, const void *b) {
         const diag *x = a, *y = b;
         int r = strcmp(x->path, y->path);
@@ -67,7 +91,7 @@ static int diag_cmp(const void *a, const void *b) {
 
 void diag_sort(diag_list *l) {
         if (l->n > 1)
-                qsort(l->items, l->n, sizeof(diag), diag_cmp);
+                qsort_safe(l->items, l->n, sizeof(diag), diag_cmp);
 }
 
 static const char *severity_word(diag_severity s) {

@@ -37,6 +37,9 @@ void diag_add(diag_list *l, diag_severity sev, const char *path, int line, int c
         _printf_(6, 7);
 void diag_addv(diag_list *l, diag_severity sev, const char *path, int line, int col, const char *fmt, va_list ap)
         _printf_(6, 0);
+/* Append src's diagnostics to dst and empty src: the same as if each had been added to dst after
+ * dst's own (order, limit and counts; both lists have the default limit). */
+void diag_list_move(diag_list *dst, diag_list *src);
 void diag_sort(diag_list *l);
 /* Print the sorted list to f; notes only when verbose. */
 void diag_print(const diag_list *l, FILE *f, bool verbose);

@@ -12,10 +12,11 @@ static const char *const ROLES[] = { "database", "application" };
 void inventory_init(inventory *inv) {
         *inv = (inventory) {};
         arena_init(&inv->arena);
+        strpool_init(&inv->labels, &inv->arena);
 }
 
 void inventory_done(inventory *inv) {
-        yfile_free(inv->file);
+        strpool_done(&inv->labels);
         free(inv->hosts);
         arena_done(&inv->arena);
         *inv = (inventory) {};
@@ -66,8 +67,8 @@ static bool parse_host(inventory *inv, const char *path, const ynode *h, size_t 
         for (size_t i = 0; i < h->n_pairs; i++) {
                 const ynode *k = h->pairs[i].key;
                 bool known = false;
-                for (size_t j = 0; j < ELEMENTSOF(HOST_KEYS); j++)
-                        known |= streq(k->value, HOST_KEYS[j]);
+                for (size_t j = 0; j < ELEMENTSOF(HOST_KEYS) && !known; j++)
+                        known = k->value[0] == HOST_KEYS[j][0] && streq(k->value, HOST_KEYS[j]);
                 if (!known) {
                         const char *hint = closest_word(k->value, HOST_KEYS, ELEMENTSOF(HOST_KEYS));
                         IERR(path, k, "hosts[%zu]: unknown key '%.64s'%s%s%s", idx, k->value, hint ? "; did you mean '" : "",
@@ -87,7 +88,7 @@ static bool parse_host(inventory *inv, const char *path, const ynode *h, size_t 
                                 ok = false;
                                 break;
                         }
-                out->name = n->value;
+                out->name = arena_strdup(&inv->arena, n->value);
         }
 
         n = ymap_get(h, "role");
@@ -119,7 +120,7 @@ static bool parse_host(inventory *inv, const char *path, const ynode *h, size_t 
                                 ok = false;
                                 continue;
                         }
-                        out->addresses[out->n_addresses++] = a->value;
+                        out->addresses[out->n_addresses++] = arena_strdup(&inv->arena, a->value);
                 }
         }
 
@@ -152,10 +153,10 @@ static bool parse_host(inventory *inv, const char *path, const ynode *h, size_t 
                                         ok = false;
                                         continue;
                                 }
-                                out->label_keys[out->n_labels] = n->pairs[i].key->value;
-                                out->label_values[out->n_labels++] = lv->value;
+                                out->label_keys[out->n_labels] = strpool_intern(&inv->labels, n->pairs[i].key->value);
+                                out->label_values[out->n_labels++] = strpool_intern(&inv->labels, lv->value);
                                 if (streq(n->pairs[i].key->value, "environment"))
-                                        out->environment = lv->value;
+                                        out->environment = out->label_values[out->n_labels - 1];
                         }
                 }
         }
@@ -163,17 +164,19 @@ static bool parse_host(inventory *inv, const char *path, const ynode *h, size_t 
 }
 
 int inventory_load_buffer(inventory *inv, const char *path, const char *data, size_t size, diag_list *diags) {
+        _cleanup_(yfile_freep) yfile *file = NULL;
         yaml_limits lim = yaml_limits_default;
         const ynode *root, *list;
+        const char *kept_path;
         size_t before = diags->n_errors;
         int r;
 
         lim.max_weight = 50000000;
         lim.max_documents = 1;
-        r = yaml_load(path, data, size, &lim, false, diags, &inv->file);
+        r = yaml_load(path, data, size, &lim, false, diags, &file);
         if (r < 0)
                 return r;
-        root = inv->file->n_docs > 0 ? inv->file->docs[0].root : NULL;
+        root = file->n_docs > 0 ? file->docs[0].root : NULL;
         list = ymap_get(root, "hosts");
         if (!root || root->type != YNODE_MAPPING || !list || list->type != YNODE_SEQUENCE) {
                 diag_add(diags, DIAG_ERROR, path, root ? root->line : 1, root ? root->col : 1,
@@ -185,11 +188,14 @@ int inventory_load_buffer(inventory *inv, const char *path, const char *data, si
                         diag_add(diags, DIAG_ERROR, path, root->pairs[i].key->line, root->pairs[i].key->col,
                                  "unknown key '%.64s' in the inventory; it holds only 'hosts'", root->pairs[i].key->value);
 
+        /* The hosts keep copies of what they need (parse_host()): the tree, the largest piece of
+         * memory a plan touches, is freed on return, and what is built next reuses its pages. */
+        kept_path = arena_strdup(&inv->arena, path);
         inv->hosts = xcalloc(list->n_items + 1, sizeof(inv_host));
         for (size_t i = 0; i < list->n_items; i++)
-                if (parse_host(inv, inv->file->path, list->items[i], i, &inv->hosts[inv->n], diags))
+                if (parse_host(inv, kept_path, list->items[i], i, &inv->hosts[inv->n], diags))
                         inv->n++;
-        qsort(inv->hosts, inv->n, sizeof(inv_host), host_cmp);
+        qsort_safe(inv->hosts, inv->n, sizeof(inv_host), host_cmp);
         for (size_t i = 1; i < inv->n; i++)
                 if (streq(inv->hosts[i].name, inv->hosts[i - 1].name)) {
                         const inv_host *a = &inv->hosts[i - 1], *b = &inv->hosts[i];

@@ -26,8 +26,8 @@ typedef struct inv_host {
 } inv_host;
 
 typedef struct inventory {
-        arena arena;
-        yfile *file;
+        arena arena;                  /* every string of the hosts: the parse tree is freed after loading */
+        strpool labels;               /* label keys and values, interned: a few, repeated on every host */
         inv_host *hosts;              /* sorted by name */
         size_t n;
 } inventory;

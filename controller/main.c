@@ -1,14 +1,17 @@
 /* infrastream-controller: the command line. Each command is a function; the pipeline lives
  * in compile.c, the output formats in plan.c. */
 #include <getopt.h>
+#include <strings.h>
 #include <sys/stat.h>
 
+#include "ca.h"
 #include "compile.h"
 #include "document.h"
 #include "fileio.h"
 #include "plan.h"
 #include "secrets.h"
 #include "sign.h"
+#include "x509.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/infrastream/controller"
 #define SIGNING_KEY "signing-key.pem"
@@ -22,7 +25,8 @@ enum {
 typedef struct args {
         const char *repo, *hosts, *state_dir, *domain, *host;
         const char *app, *database, *project; /* secret reveal */
-        bool json, verbose;
+        const char *csr, *allow_names, *lifetime; /* ca sign */
+        bool json, verbose, domain_set;
 } args;
 
 static const char *prog = "infrastream-controller";
@@ -34,11 +38,13 @@ static void usage_main(FILE *f) {
                 "Turns a repository of lowops manifests into signed desired-state documents, one per host.\n"
                 "\n"
                 "Commands:\n"
-                "  init           create the state directory, state store, signing key and master key\n"
+                "  init           create the state directory, state store, signing key, master key and CA\n"
                 "  validate       check every manifest in the repository\n"
                 "  plan           show what would be created, changed and removed on each host\n"
                 "  render         print one host's signed desired-state document and record it\n"
                 "  secret reveal  print one grant's database password in the clear (root only, debugging)\n"
+                "  ca sign        issue a server certificate for a database host's request (CSR)\n"
+                "  ca show        print the CA certificate's subject, fingerprint, expiry and domain\n"
                 "\n"
                 "Run '%s COMMAND --help' for a command's options. --version prints the version.\n",
                 prog, prog);
@@ -47,11 +53,14 @@ static void usage_main(FILE *f) {
 static const struct {
         const char *name, *synopsis, *options;
 } HELP[] = {
-        { "init", "init [--state-dir DIR]",
-          "Create DIR (mode 0700), the state store, the Ed25519 document-signing key (0600) and\n"
-          "the master key that encrypts the database passwords in the state store (master.key, 0600).\n"
+        { "init", "init [--state-dir DIR] [--domain D]",
+          "Create DIR (mode 0700), the state store, the Ed25519 document-signing key (0600), the\n"
+          "master key that encrypts the database passwords in the state store (master.key, 0600) and\n"
+          "the CA that certifies database hosts: an EC P-256 key (ca.key, 0600) and a self-signed\n"
+          "certificate (ca.crt, 10 years) whose name constraints permit DNS names in D only.\n"
           "Safe to run again: existing keys are never overwritten; an older state store is upgraded.\n"
-          "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n" },
+          "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n"
+          "  --domain D        the CA's DNS domain, fixed at creation (default " DEFAULT_DOMAIN ")\n" },
         { "validate", "validate [--repo DIR] [--verbose]",
           "Parse and check every *.yaml/*.yml under DIR; print errors as path:line:col.\n"
           "  --repo DIR        manifests repository (default .)\n"
@@ -79,6 +88,20 @@ static const struct {
           "  --database DB     a database the application is granted\n"
           "  --project P       org/ou/env/project, needed when the pair exists in several projects\n"
           "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n" },
+        { "ca sign", "ca sign --csr FILE --allow-names N1,N2 [--host NAME] [--lifetime 90d] [--state-dir DIR]",
+          "Issue a server certificate for the certificate request in FILE and print it (PEM). The\n"
+          "request's signature must verify; every DNS name it asks for (subjectAltName and CN) must be\n"
+          "among the allowed names and inside the CA's domain; a request for a CA certificate is refused.\n"
+          "Low level, until the transport carries requests: the allowed names are a host's TLS names\n"
+          "as its desired-state document gives them.\n"
+          "  --csr FILE        the PEM certificate request (server.csr on the database host)\n"
+          "  --allow-names L   comma-separated DNS names the holder may have\n"
+          "  --host NAME       the host the request comes from, named in refusals\n"
+          "  --lifetime T      validity: a number and s, m, h or d, at most 397d (default 90d)\n"
+          "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n" },
+        { "ca show", "ca show [--state-dir DIR]",
+          "Print the CA certificate's subject, SHA-256 fingerprint, validity and DNS domain.\n"
+          "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n" },
 };
 
 static void usage_command(const char *cmd, FILE *f) {
@@ -97,14 +120,18 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                 { "host", required_argument, NULL, 'n' },      { "json", no_argument, NULL, 'j' },
                 { "verbose", no_argument, NULL, 'v' },         { "help", no_argument, NULL, 'h' },
                 { "app", required_argument, NULL, 'A' },       { "database", required_argument, NULL, 'D' },
-                { "project", required_argument, NULL, 'P' },   {},
+                { "project", required_argument, NULL, 'P' },   { "csr", required_argument, NULL, 'C' },
+                { "allow-names", required_argument, NULL, 'N' }, { "lifetime", required_argument, NULL, 'L' },
+                {},
         };
         static const char *const allowed[][8] = {
-                { "init", "state-dir" },
+                { "init", "state-dir", "domain" },
                 { "validate", "repo", "verbose" },
                 { "plan", "repo", "hosts", "state-dir", "domain", "json", "verbose" },
                 { "render", "repo", "hosts", "state-dir", "domain", "host", "verbose" },
                 { "secret reveal", "app", "database", "project", "state-dir" },
+                { "ca sign", "csr", "allow-names", "lifetime", "host", "state-dir" },
+                { "ca show", "state-dir" },
         };
         int c, idx;
 
@@ -142,6 +169,7 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                         break;
                 case 'd':
                         a->domain = optarg;
+                        a->domain_set = true;
                         break;
                 case 'n':
                         a->host = optarg;
@@ -161,12 +189,48 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                 case 'P':
                         a->project = optarg;
                         break;
+                case 'C':
+                        a->csr = optarg;
+                        break;
+                case 'N':
+                        a->allow_names = optarg;
+                        break;
+                case 'L':
+                        a->lifetime = optarg;
+                        break;
                 }
         }
         if (optind < argc) {
                 fprintf(stderr, "%s %s: unexpected argument '%s'\n", prog, cmd, argv[optind]);
                 return -EINVAL;
         }
+        return 0;
+}
+
+/* The CA is created once; its domain is in its certificate's name constraints and cannot change. */
+static int init_ca(const args *a) {
+        _cleanup_(ca_freep) ca *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        int created, r;
+
+        created = ca_create(a->state_dir, a->domain, &err);
+        if (created < 0) {
+                fprintf(stderr, "%s init: %s\n", prog, err);
+                return created;
+        }
+        r = ca_load(a->state_dir, &c, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s init: %s\n", prog, err);
+                return r;
+        }
+        if (a->domain_set && strcasecmp(ca_domain(c), a->domain) != 0) {
+                fprintf(stderr, "%s init: the CA %s is constrained to domain '%s', not '%s'; a CA's domain cannot change "
+                                "(move ca.key and ca.crt away to create a new CA, which every agent must then trust)\n",
+                        prog, ca_cert_path(c), ca_domain(c), a->domain);
+                return -EEXIST;
+        }
+        printf(created > 0 ? "created CA %s for domain %s\n" : "CA %s exists, kept (domain %s)\n", ca_cert_path(c),
+               ca_domain(c));
         return 0;
 }
 
@@ -214,6 +278,9 @@ static int cmd_init(const args *a) {
         }
         printf(r > 0 ? "created master key %s/%s\n" : "master key %s/%s exists, kept\n", a->state_dir,
                SECRETS_MASTER_KEY_FILE);
+        r = init_ca(a);
+        if (r < 0)
+                return EXIT_USAGE;
         printf("state directory %s ready (agents trust %s)\n", a->state_dir, pub);
         return 0;
 }
@@ -230,7 +297,7 @@ static int report_diags(compilation *c, bool verbose) {
 }
 
 static int cmd_validate(const args *a) {
-        _cleanup_(compilation_done) compilation c;
+        _cleanup_(compilation_done) compilation c = {};
         compile_options o = { .repo = a->repo };
         int r;
 
@@ -276,10 +343,10 @@ static int run_compile(compilation *c, const args *a, bool write, const char *cm
 }
 
 static int cmd_plan(const args *a) {
-        _cleanup_(compilation_done) compilation c;
+        _cleanup_(compilation_done) compilation c = {};
         _cleanup_free_ plan_host *hosts = NULL;
         _cleanup_free_ doc_document **prev = NULL;
-        json_object *plan;
+        plan p;
         int r;
 
         r = run_compile(&c, a, false, "plan");
@@ -318,21 +385,19 @@ static int cmd_plan(const args *a) {
                         fprintf(stderr, "warning: host '%s' has a recorded document (revision %llu) but is not in the "
                                         "inventory; it keeps what it has\n",
                                 c.docs[i].host, (unsigned long long) c.docs[i].revision);
-        plan = plan_build(hosts, c.inv.n, &c.rr);
+        plan_build(hosts, c.inv.n, &c.rr, &p);
         if (a->json)
-                printf("%s\n", json_object_to_json_string_ext(plan, JSON_C_TO_STRING_PRETTY |
-                                                                     JSON_C_TO_STRING_SPACED |
-                                                                     JSON_C_TO_STRING_NOSLASHESCAPE));
+                plan_print_json(&p, stdout);
         else
-                plan_print_text(plan, stdout);
-        json_object_put(plan);
+                plan_print_text(&p, stdout);
+        plan_done(&p);
         for (size_t i = 0; i < c.inv.n; i++)
                 doc_document_free(prev[i]);
         return 0;
 }
 
 static int cmd_render(const args *a) {
-        _cleanup_(compilation_done) compilation c;
+        _cleanup_(compilation_done) compilation c = {};
         _cleanup_(secrets_closep) secrets *x = NULL;
         _cleanup_free_ char *key = xasprintf("%s/%s", a->state_dir, SIGNING_KEY), *body = NULL, *err = NULL,
                             *commit = NULL;
@@ -491,6 +556,80 @@ static int cmd_secret_reveal(const args *a) {
         return 0;
 }
 
+static int cmd_ca_sign(const args *a) {
+        _cleanup_(ca_freep) ca *c = NULL;
+        _cleanup_free_ char *csr = NULL, *err = NULL, *pem = NULL, *list = NULL, *holder = NULL;
+        _cleanup_free_ const char **names = NULL;
+        int64_t lifetime = CA_CERT_LIFETIME_DEFAULT;
+        size_t n = 0;
+        char *save = NULL;
+        int r;
+
+        if (!a->csr || !a->allow_names) {
+                fprintf(stderr, "%s ca sign: --csr FILE and --allow-names N1,N2 are required\n", prog);
+                return EXIT_USAGE;
+        }
+        if (a->lifetime && ca_parse_lifetime(a->lifetime, &lifetime) < 0) {
+                fprintf(stderr, "%s ca sign: --lifetime must be a number followed by s, m, h or d, between 1s and %dd; "
+                                "not '%s'\n",
+                        prog, CA_CERT_LIFETIME_MAX / 86400, a->lifetime);
+                return EXIT_USAGE;
+        }
+        list = xstrdup(a->allow_names);
+        for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                names = xrealloc(names, (n + 1) * sizeof(char *));
+                names[n++] = t;
+        }
+        if (n == 0) {
+                fprintf(stderr, "%s ca sign: --allow-names needs at least one name\n", prog);
+                return EXIT_USAGE;
+        }
+        r = read_full_file(a->csr, 64 * 1024, &csr, NULL);
+        if (r < 0) {
+                fprintf(stderr, "%s ca sign: cannot read %s: %s\n", prog, a->csr, strerror(-r));
+                return EXIT_USAGE;
+        }
+        r = ca_load(a->state_dir, &c, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s ca sign: %s\n", prog, err);
+                return EXIT_USAGE;
+        }
+        if (a->host)
+                holder = xasprintf("host '%s'", a->host);
+        r = ca_sign_csr(c, csr, names, n, holder, lifetime, &pem, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s ca sign: refused: %s\n", prog, err);
+                return r == -EPERM || r == -EBADMSG || r == -ERANGE ? EXIT_INVALID : EXIT_USAGE;
+        }
+        fputs(pem, stdout);
+        return 0;
+}
+
+static int cmd_ca_show(const args *a) {
+        _cleanup_(ca_freep) ca *c = NULL;
+        _cleanup_free_ char *err = NULL, *subject = NULL;
+        char fp[65], nb[32], na[32];
+        time_t not_before, not_after;
+        int r;
+
+        r = ca_load(a->state_dir, &c, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s ca show: %s\n", prog, err);
+                return EXIT_USAGE;
+        }
+        r = ca_describe(c, &subject, fp, &not_before, &not_after);
+        if (r < 0) {
+                fprintf(stderr, "%s ca show: cannot read %s: %s\n", prog, ca_cert_path(c), strerror(-r));
+                return EXIT_USAGE;
+        }
+        x509_format_time(not_before, nb);
+        x509_format_time(not_after, na);
+        printf("certificate: %s\nsubject:     %s\nsha256:      %s\nnot before:  %s\nnot after:   %s\n"
+               "domain:      %s (name constraint: DNS names at or below it)\n",
+               ca_cert_path(c), subject, fp, nb, na, ca_domain(c));
+        return 0;
+}
+
 int main(int argc, char **argv) {
         args a;
         const char *cmd;
@@ -526,6 +665,27 @@ int main(int argc, char **argv) {
                 if (r == 1)
                         return 0;
                 return r < 0 ? EXIT_USAGE : cmd_secret_reveal(&a);
+        }
+        if (streq(cmd, "ca")) {
+                const char *sub = argc < 3                ? NULL
+                                  : streq(argv[2], "sign") ? "ca sign"
+                                  : streq(argv[2], "show") ? "ca show"
+                                                           : NULL;
+                if (argc < 3 || streq(argv[2], "--help") || streq(argv[2], "-h")) {
+                        usage_command("ca sign", argc < 3 ? stderr : stdout);
+                        usage_command("ca show", argc < 3 ? stderr : stdout);
+                        return argc < 3 ? EXIT_USAGE : 0;
+                }
+                if (!sub) {
+                        fprintf(stderr, "%s ca: unknown subcommand '%s' (sign, show)\n", prog, argv[2]);
+                        return EXIT_USAGE;
+                }
+                r = parse_args(sub, argc - 2, argv + 2, &a);
+                if (r == 1)
+                        return 0;
+                if (r < 0)
+                        return EXIT_USAGE;
+                return streq(sub, "ca sign") ? cmd_ca_sign(&a) : cmd_ca_show(&a);
         }
         r = parse_args(cmd, argc - 1, argv + 1, &a);
         if (r == 1)

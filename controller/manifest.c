@@ -1,6 +1,7 @@
 /* Database and Application manifests: schema checks with did-you-mean hints, defaults,
  * and the model the resolver and renderer work on. */
 #include <ctype.h>
+#include <fcntl.h>
 
 #include "calendar.h"
 #include "discover.h"
@@ -29,12 +30,13 @@ static const int SUPPORTED_POSTGRES[] = { 15 };
 void manifest_set_init(manifest_set *s) {
         *s = (manifest_set) {};
         arena_init(&s->arena);
+        strpool_init(&s->ids, &s->arena);
+        strpool_init(&s->schedules, &s->arena);
 }
 
 void manifest_set_done(manifest_set *s) {
-        for (size_t i = 0; i < s->n_files; i++)
-                yfile_free(s->files[i]);
-        free(s->files);
+        strpool_done(&s->ids);
+        strpool_done(&s->schedules);
         free(s->dbs);
         free(s->apps);
         arena_done(&s->arena);
@@ -78,15 +80,20 @@ void identity_format(const identity *id, char *buf, size_t size) {
                  id->project);
 }
 
+/* Parts of the model's identities are interned: equal parts are usually the same pointer. */
+static int part_cmp(const char *a, const char *b) {
+        return a == b ? 0 : strcmp(a, b);
+}
+
 int identity_cmp(const identity *a, const identity *b) {
         int r;
-        if ((r = strcmp(a->organization, b->organization)))
+        if ((r = part_cmp(a->organization, b->organization)))
                 return r;
-        if ((r = strcmp(a->organizational_unit, b->organizational_unit)))
+        if ((r = part_cmp(a->organizational_unit, b->organizational_unit)))
                 return r;
-        if ((r = strcmp(a->environment, b->environment)))
+        if ((r = part_cmp(a->environment, b->environment)))
                 return r;
-        return strcmp(a->project, b->project);
+        return part_cmp(a->project, b->project);
 }
 
 /* User text inside a message: bounded and free of control characters. */
@@ -106,6 +113,19 @@ static const char *shown(pctx *c, const char *v) {
 
 static mloc loc_of(pctx *c, const ynode *n) {
         return (mloc) { c->path, n->line, n->col };
+}
+
+/* The model outlives the parse trees (each is freed once its file is parsed), so what it keeps
+ * from a tree is copied into the set's arena, and the parts of identities interned. */
+static const char *keep(pctx *c, const char *s) {
+        return s ? arena_strdup(&c->set->arena, s) : NULL;
+}
+
+static void keep_identity(pctx *c, identity *id) {
+        id->organization = strpool_intern(&c->set->ids, id->organization);
+        id->organizational_unit = strpool_intern(&c->set->ids, id->organizational_unit);
+        id->environment = strpool_intern(&c->set->ids, id->environment);
+        id->project = strpool_intern(&c->set->ids, id->project);
 }
 
 /* A key that belongs one level down: the commonest slip when YAML loses its indentation. */
@@ -132,7 +152,7 @@ static void check_keys(pctx *c, const ynode *map, const char *const *allowed, si
                 bool ok = false;
 
                 for (size_t j = 0; j < n && !ok; j++)
-                        ok = streq(k->value, allowed[j]);
+                        ok = k->value[0] == allowed[j][0] && streq(k->value, allowed[j]);
                 if (ok)
                         continue;
                 if (streq(k->value, "computed")) {
@@ -387,22 +407,105 @@ static void parse_database(pctx *c, const ynode *root, const ydoc *doc) {
                 ok &= want_int(c, backup, "retentionDays", "spec.backupConfig", 1, 3650, false, 7, &d.retention_days);
                 sched = want_string(c, backup, "schedule", "spec.backupConfig", false, &n);
                 if (sched) {
+                        /* A handful of schedules recur in thousands of files: each is parsed once. */
+                        const char *known = strpool_find(&c->set->schedules, sched);
                         _cleanup_free_ char *err = NULL;
-                        calendar_spec *cs = NULL;
 
-                        if (calendar_spec_parse(sched, &cs, &err) < 0) {
+                        if (!known && calendar_spec_parse(sched, NULL, &err) < 0) {
                                 ERR(c, n, "spec.backupConfig.schedule: %s", err ? err : "invalid calendar expression");
                                 ok = false;
                         } else {
-                                d.schedule = sched;
+                                d.schedule = known ? known : strpool_intern(&c->set->schedules, sched);
                                 d.schedule_loc = loc_of(c, n);
                         }
-                        calendar_spec_free(cs);
                 } else if (n && !ynode_is_null(n))
                         ok = false;
         }
-        if (ok)
-                *add_db(c->set) = d;
+        if (!ok)
+                return;
+        d.name = keep(c, d.name);
+        keep_identity(c, &d.id);
+        *add_db(c->set) = d; /* d.schedule is "daily" or from c->set->schedules: already kept */
+}
+
+typedef struct indexed_name {
+        const char *name;
+        size_t index;
+} indexed_name;
+
+static int indexed_name_cmp(const void *a, const void *b) {
+        const indexed_name *x = a, *y = b;
+        int r = strcmp(x->name, y->name);
+        return r ? r : x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Lists of at most this many names (nearly all: grants, target hosts) are checked pair by pair,
+ * with their scratch arrays on the stack. */
+#define SHORT_LIST 8
+
+/* Sets first[i] to the index of the first name equal to names[i] when that is an earlier one,
+ * else to SIZE_MAX. Longer lists are sorted once: comparing every pair would let a long list in
+ * a hostile file take hours. */
+static void find_repeats(const char *const *names, size_t n, size_t *first) {
+        _cleanup_free_ indexed_name *v = NULL;
+
+        if (n <= SHORT_LIST) {
+                for (size_t i = 0; i < n; i++) {
+                        first[i] = SIZE_MAX;
+                        for (size_t j = 0; j < i && first[i] == SIZE_MAX; j++)
+                                if (streq(names[i], names[j]))
+                                        first[i] = j;
+                }
+                return;
+        }
+        v = xmalloc(n * sizeof(indexed_name));
+        for (size_t i = 0; i < n; i++)
+                v[i] = (indexed_name) { names[i], i };
+        qsort_safe(v, n, sizeof(indexed_name), indexed_name_cmp);
+        for (size_t i = 0, start = 0; i < n; i++) {
+                if (i > 0 && !streq(v[i].name, v[start].name))
+                        start = i;
+                first[v[i].index] = i == start ? SIZE_MAX : v[start].index;
+        }
+}
+
+/* One grant per database and one grant per variable: anything else is ambiguous. Keeps the
+ * grants that repeat neither. */
+static void check_grant_repeats(pctx *c, m_application *a) {
+        size_t n = a->n_grants, w = 0;
+        const char *small_names[2 * SHORT_LIST];
+        size_t small_first[2 * SHORT_LIST];
+        _cleanup_free_ const char **heap_names = NULL;
+        _cleanup_free_ size_t *heap_first = NULL;
+        const char **by_db = n <= SHORT_LIST ? small_names : (heap_names = xmalloc(2 * n * sizeof(char *))),
+                   **by_env = by_db + n;
+        size_t *first_db = n <= SHORT_LIST ? small_first : (heap_first = xmalloc(2 * n * sizeof(size_t))),
+               *first_env = first_db + n;
+
+        for (size_t i = 0; i < n; i++) {
+                by_db[i] = a->grants[i].database;
+                by_env[i] = a->grants[i].env_var;
+        }
+        find_repeats(by_db, n, first_db);
+        find_repeats(by_env, n, first_env);
+        for (size_t i = 0; i < n; i++) {
+                const m_grant *g = &a->grants[i];
+
+                if (first_db[i] != SIZE_MAX)
+                        diag_add(c->diags, DIAG_ERROR, c->path, g->loc.line, g->loc.col,
+                                 "database '%s' is granted twice to application '%s' (first at line %d)", g->database,
+                                 strempty(a->name), a->grants[first_db[i]].loc.line);
+                else if (first_env[i] != SIZE_MAX)
+                        diag_add(c->diags, DIAG_ERROR, c->path, g->env_loc.line, g->env_loc.col,
+                                 "environment variable '%s' is injected twice (first at line %d, for database '%s')",
+                                 shown(c, g->env_var), a->grants[first_env[i]].env_loc.line,
+                                 a->grants[first_env[i]].database);
+        }
+        /* Only now: the messages above name earlier grants by index. */
+        for (size_t i = 0; i < n; i++)
+                if (first_db[i] == SIZE_MAX && first_env[i] == SIZE_MAX)
+                        a->grants[w++] = a->grants[i];
+        a->n_grants = w;
 }
 
 static void parse_grants(pctx *c, const ynode *access, m_application *a) {
@@ -458,24 +561,10 @@ static void parse_grants(pctx *c, const ynode *access, m_application *a) {
                                 g.env_loc = loc_of(c, ev_node);
                 }
                 ok &= g.env_var != NULL;
-                if (!ok)
-                        continue;
-
-                /* One grant per database and one grant per variable: anything else is ambiguous. */
-                for (size_t j = 0; j < a->n_grants; j++) {
-                        if (streq(a->grants[j].database, g.database)) {
-                                ERR(c, item, "database '%s' is granted twice to application '%s' (first at line %d)",
-                                    g.database, strempty(a->name), a->grants[j].loc.line);
-                                ok = false;
-                        } else if (streq(a->grants[j].env_var, g.env_var)) {
-                                ERR(c, ev_node, "environment variable '%s' is injected twice (first at line %d, for database '%s')",
-                                    g.env_var, a->grants[j].env_loc.line, a->grants[j].database);
-                                ok = false;
-                        }
-                }
                 if (ok)
                         a->grants[a->n_grants++] = g;
         }
+        check_grant_repeats(c, a);
 }
 
 static bool parse_target(pctx *c, const ynode *target, m_application *a) {
@@ -490,11 +579,14 @@ static bool parse_target(pctx *c, const ynode *target, m_application *a) {
                         ERR(c, hosts, "spec.target.hosts: expected a list of host names, got %s", ynode_type_name(hosts));
                         ok = false;
                 } else {
+                        size_t n_items = hosts->n_items, small[2 * SHORT_LIST], w = 0;
+                        _cleanup_free_ size_t *heap = n_items <= SHORT_LIST ? NULL : xmalloc(2 * n_items * sizeof(size_t));
+                        size_t *first = heap ? heap : small, *pos = first + n_items;
+
                         a->hosts = arena_alloc(&c->set->arena, (hosts->n_items + 1) * sizeof(char *));
                         a->host_locs = arena_alloc(&c->set->arena, (hosts->n_items + 1) * sizeof(mloc));
                         for (size_t i = 0; i < hosts->n_items; i++) {
                                 const ynode *h = hosts->items[i];
-                                bool dup = false;
 
                                 if (!ynode_is_string(h) || !valid_host_name(h->value)) {
                                         ERR(c, h, "spec.target.hosts[%zu]: expected a host name, got %s%s%s%s", i,
@@ -504,16 +596,23 @@ static bool parse_target(pctx *c, const ynode *target, m_application *a) {
                                         ok = false;
                                         continue;
                                 }
-                                for (size_t j = 0; j < a->n_hosts; j++)
-                                        dup |= streq(a->hosts[j], h->value);
-                                if (dup) {
-                                        ERR(c, h, "spec.target.hosts[%zu]: host '%s' is listed twice", i, shown(c, h->value));
-                                        ok = false;
-                                        continue;
-                                }
+                                pos[a->n_hosts] = i;
                                 a->host_locs[a->n_hosts] = loc_of(c, h);
                                 a->hosts[a->n_hosts++] = h->value;
                         }
+                        find_repeats(a->hosts, a->n_hosts, first);
+                        for (size_t j = 0; j < a->n_hosts; j++) {
+                                if (first[j] != SIZE_MAX) {
+                                        diag_add(c->diags, DIAG_ERROR, c->path, a->host_locs[j].line, a->host_locs[j].col,
+                                                 "spec.target.hosts[%zu]: host '%s' is listed twice", pos[j],
+                                                 shown(c, a->hosts[j]));
+                                        ok = false;
+                                        continue;
+                                }
+                                a->host_locs[w] = a->host_locs[j];
+                                a->hosts[w++] = a->hosts[j];
+                        }
+                        a->n_hosts = w;
                 }
         }
         unit = want_string(c, target, "unit", "spec.target", false, &n);
@@ -531,7 +630,7 @@ static bool parse_target(pctx *c, const ynode *target, m_application *a) {
                             shown(c, unit));
                         return false;
                 }
-                a->unit = dot ? unit : arena_printf(&c->set->arena, "%s.service", unit);
+                a->unit = dot ? keep(c, unit) : arena_concat(&c->set->arena, unit, ".service", NULL);
         } else if (n && !ynode_is_null(n))
                 ok = false;
         return ok;
@@ -569,7 +668,15 @@ static void parse_application(pctx *c, const ynode *root, const ydoc *doc) {
         if (!ok || (a.n_grants > 0 && a.n_hosts == 0))
                 return;
         if (!a.unit)
-                a.unit = arena_printf(&c->set->arena, "%s.service", a.name);
+                a.unit = arena_concat(&c->set->arena, a.name, ".service", NULL);
+        a.name = keep(c, a.name);
+        keep_identity(c, &a.id);
+        for (size_t i = 0; i < a.n_grants; i++) {
+                a.grants[i].database = keep(c, a.grants[i].database);
+                a.grants[i].env_var = keep(c, a.grants[i].env_var);
+        }
+        for (size_t i = 0; i < a.n_hosts; i++)
+                a.hosts[i] = keep(c, a.hosts[i]);
         *add_app(c->set) = a;
 }
 
@@ -621,31 +728,64 @@ void manifest_load_buffer(manifest_set *s, const char *path, const char *data, s
          * only when it looks like a manifest. */
         bool ours = memmem(data, size, "lowops.", 7) != NULL;
         yfile *f = NULL;
-        pctx c = { .set = s, .diags = diags, .path = path };
+        /* The model's locations outlive the tree: the path goes into the set's arena. */
+        pctx c = { .set = s, .diags = diags, .path = arena_strdup(&s->arena, path) };
 
         (void) yaml_load(path, data, size, NULL, !ours, diags, &f);
         if (f->syntax_error && !ours)
                 diag_add(diags, DIAG_NOTE, path, 0, 0, "not valid YAML and not a manifest, ignored");
-        s->files = xrealloc(s->files, (s->n_files + 1) * sizeof(yfile *));
-        s->files[s->n_files++] = f;
         s->n_yaml_files++;
-        c.path = f->path;
         for (size_t i = 0; i < f->n_docs; i++)
                 parse_document(&c, &f->docs[i]);
+        /* Freed now, not with the set: the next file's tree reuses this memory instead of touching
+         * new pages (ten thousand trees would hold 16 times the YAML's size). */
+        yfile_free(f);
+}
+
+/* The directory of path (relative to rootfd) open in *dirfd, reusing the previous one when it is the
+ * same: files come sorted, so mostly a directory at a time. Returns the file's name within it, or
+ * NULL with errno set. */
+static const char *open_parent(int rootfd, const char *path, char **dir, int *dirfd) {
+        const char *slash = strrchr(path, '/');
+        size_t n = slash ? (size_t) (slash - path) : 0;
+
+        if (!slash)
+                return path;
+        if (*dirfd >= 0 && *dir && strlen(*dir) == n && strncmp(*dir, path, n) == 0)
+                return slash + 1;
+        free(*dir);
+        *dir = xstrndup(path, n);
+        if (*dirfd >= 0)
+                close(*dirfd);
+        *dirfd = openat(rootfd, *dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return *dirfd >= 0 ? slash + 1 : NULL;
 }
 
 int manifest_load_repo(manifest_set *s, const char *root, diag_list *diags) {
+        _cleanup_close_ int rootfd = -1, dirfd = -1;
+        _cleanup_free_ char *dir = NULL, *data = NULL;
         file_list files = {};
+        size_t alloc = 0;
         int r;
 
         r = discover_yaml_files(root, &files, diags);
         if (r < 0)
                 return r;
+        rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0) {
+                r = -errno;
+                file_list_done(&files);
+                return r;
+        }
         for (size_t i = 0; i < files.n; i++) {
-                _cleanup_free_ char *full = xasprintf("%s/%s", root, files.paths[i]), *data = NULL;
+                /* Opened from its directory, not by its full path: the kernel walks the path once per
+                 * directory instead of once per file. */
+                const char *name = open_parent(rootfd, files.paths[i], &dir, &dirfd);
                 size_t size;
 
-                r = read_full_file(full, DISCOVER_MAX_FILE_SIZE, &data, &size);
+                r = name ? read_file_reusing(name == files.paths[i] ? rootfd : dirfd, name, DISCOVER_MAX_FILE_SIZE,
+                                             &data, &alloc, &size)
+                         : -errno;
                 if (r == -EFBIG) {
                         diag_add(diags, DIAG_ERROR, files.paths[i], 0, 0, "file is larger than %u MiB; refusing to read it",
                                  DISCOVER_MAX_FILE_SIZE >> 20);

@@ -59,9 +59,9 @@ typedef struct m_application {
 } m_application;
 
 typedef struct manifest_set {
-        arena arena;          /* the model's strings and arrays */
-        yfile **files;        /* kept alive: the model points into their trees */
-        size_t n_files;
+        arena arena;          /* the model's strings and arrays; nothing points into parse trees */
+        strpool ids;          /* identity parts, interned: equal parts have equal pointers */
+        strpool schedules;    /* backup schedules that parsed */
         m_database *dbs;
         size_t n_dbs, dbs_alloc;
         m_application *apps;

@@ -82,7 +82,7 @@ void place_databases(const manifest_set *s, const inventory *inv, const stored_p
                         order[n_order++] = (long) i;
         }
         sort_inv = inv;
-        qsort(order, n_order, sizeof(long), pool_host_cmp);
+        qsort_safe(order, n_order, sizeof(long), pool_host_cmp);
         pools = xcalloc(n_order + 1, sizeof(env_pool));
         next_all = xmalloc((n_order + 1 + n_order) * sizeof(long));
         for (size_t i = 0, base = 0; i < n_order; i++) {

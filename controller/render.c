@@ -7,6 +7,23 @@ typedef struct grant_ref {
         const m_grant *grant;
 } grant_ref;
 
+/* An application's client addresses, computed once however many databases it is granted. */
+typedef struct client_list {
+        char **v;             /* CIDR strings in r->arena, sorted, unique */
+        size_t n;
+        bool done;
+} client_list;
+
+/* What render_documents() works out once and looks up many times. */
+typedef struct render_ctx {
+        render_result *r;
+        const inventory *inv;
+        long *target;         /* inventory index of each application's target hosts, -1 when absent */
+        size_t *first_target; /* apps[i]'s targets start at target[first_target[i]] */
+        char ***cidrs;        /* inventory host → its addresses as CIDRs, made on first use */
+        client_list *clients; /* per application */
+} render_ctx;
+
 static void add_pending(render_result *r, const char *kind, const char *name, const identity *id, mloc loc,
                         const char *reason) {
         if (r->n_pending == r->pending_alloc) {
@@ -16,35 +33,36 @@ static void add_pending(render_result *r, const char *kind, const char *name, co
         r->pending[r->n_pending++] = (pending_item) { kind, name, *id, loc, reason };
 }
 
-char *database_hostname(const m_database *d, const char *domain) {
-        return xasprintf("%s.%s.%s.%s.%s.%s", d->name, d->id.project, d->id.environment, d->id.organizational_unit,
-                         d->id.organization, domain);
+/* The documents are read-only views (see render.h): their strings are the model's and the
+ * inventory's, not copies. doc_document's fields are not const only because decoded documents
+ * own theirs. */
+static char *borrow(const char *s) {
+        return (char *) s;
 }
 
-static void copy_identity(doc_identity *to, const identity *from) {
-        to->organization = xstrdup(from->organization);
-        to->organizational_unit = xstrdup(from->organizational_unit);
-        to->environment = xstrdup(from->environment);
-        to->project = xstrdup(from->project);
+static doc_identity borrow_identity(const identity *id) {
+        return (doc_identity) { borrow(id->organization), borrow(id->organizational_unit), borrow(id->environment),
+                                borrow(id->project) };
+}
+
+/* n elements from the arena; NULL for none, as a document without databases or applications has. */
+static void *alloc_array(render_result *r, size_t n, size_t size) {
+        return n > 0 ? arena_alloc(&r->arena, n * size) : NULL;
 }
 
 static int str_cmp(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-/* Sort and de-duplicate an array of malloc'd strings in place. */
+/* Sort and de-duplicate an array of strings in place (the strings are the arena's: nothing to free). */
 static size_t sort_unique(char **v, size_t n) {
         size_t w = 0;
         if (n == 0)
                 return 0;
-        qsort(v, n, sizeof(char *), str_cmp);
-        for (size_t i = 0; i < n; i++) {
-                if (w > 0 && streq(v[w - 1], v[i])) {
-                        free(v[i]);
-                        continue;
-                }
-                v[w++] = v[i];
-        }
+        qsort_safe(v, n, sizeof(char *), str_cmp);
+        for (size_t i = 0; i < n; i++)
+                if (w == 0 || !streq(v[w - 1], v[i]))
+                        v[w++] = v[i];
         return w;
 }
 
@@ -58,41 +76,101 @@ static int env_cmp(const void *a, const void *b) {
         return strcmp(((const doc_env *) a)->name, ((const doc_env *) b)->name);
 }
 
-/* Client addresses of an application: every address of every target host that is an
- * application host in the inventory. */
-static size_t app_clients(const m_application *a, const inventory *inv, char ***ret) {
-        char **v = NULL;
-        size_t n = 0;
+static bool is_app_host(const inventory *inv, long h) {
+        return h >= 0 && inv->hosts[h].role == DOC_HOST_APPLICATION;
+}
 
-        for (size_t i = 0; i < a->n_hosts; i++) {
-                long h = inventory_find(inv, a->hosts[i]);
-                if (h < 0 || inv->hosts[h].role != DOC_HOST_APPLICATION)
-                        continue;
-                v = xrealloc(v, (n + inv->hosts[h].n_addresses) * sizeof(char *));
-                for (size_t j = 0; j < inv->hosts[h].n_addresses; j++) {
+static char **host_cidrs(render_ctx *x, long h) {
+        const inv_host *host = &x->inv->hosts[h];
+
+        if (!x->cidrs[h]) {
+                x->cidrs[h] = arena_alloc(&x->r->arena, (host->n_addresses + 1) * sizeof(char *));
+                for (size_t j = 0; j < host->n_addresses; j++) {
                         char cidr[64];
-                        address_to_cidr(inv->hosts[h].addresses[j], cidr, sizeof(cidr));
-                        v[n++] = xstrdup(cidr);
+                        address_to_cidr(host->addresses[j], cidr, sizeof(cidr));
+                        x->cidrs[h][j] = arena_strdup(&x->r->arena, cidr);
                 }
         }
-        *ret = v;
-        return sort_unique(v, n);
+        return x->cidrs[h];
+}
+
+/* Client addresses of application i: every address of every target host that is an
+ * application host in the inventory. */
+static const client_list *app_clients(render_ctx *x, const manifest_set *s, size_t i) {
+        client_list *cl = &x->clients[i];
+        const long *target = x->target + x->first_target[i];
+        size_t n = 0;
+
+        if (cl->done)
+                return cl;
+        for (size_t k = 0; k < s->apps[i].n_hosts; k++)
+                if (is_app_host(x->inv, target[k]))
+                        n += x->inv->hosts[target[k]].n_addresses;
+        cl->v = arena_alloc(&x->r->arena, (n + 1) * sizeof(char *));
+        for (size_t k = 0; k < s->apps[i].n_hosts; k++) {
+                char **cidrs;
+
+                if (!is_app_host(x->inv, target[k]))
+                        continue;
+                cidrs = host_cidrs(x, target[k]);
+                for (size_t j = 0; j < x->inv->hosts[target[k]].n_addresses; j++)
+                        cl->v[cl->n++] = cidrs[j];
+        }
+        cl->n = sort_unique(cl->v, cl->n);
+        cl->done = true;
+        return cl;
 }
 
 void render_documents(const manifest_set *s, const inventory *inv, const placement *pl, const char *domain,
                       render_result *r) {
         _cleanup_free_ size_t *grant_start = xcalloc(s->n_dbs + 2, sizeof(size_t));
+        _cleanup_free_ size_t *n_dbs_on = xcalloc(inv->n + 1, sizeof(size_t)), *n_apps_on = xcalloc(inv->n + 1, sizeof(size_t));
+        _cleanup_free_ char **hostnames = xcalloc(s->n_dbs + 1, sizeof(char *));
+        _cleanup_free_ client_list *clients = xcalloc(s->n_apps + 1, sizeof(client_list));
+        _cleanup_free_ size_t *first_target = xmalloc((s->n_apps + 1) * sizeof(size_t));
+        _cleanup_free_ char ***cidrs = xcalloc(inv->n + 1, sizeof(char **));
+        _cleanup_free_ long *target = NULL;
         _cleanup_free_ grant_ref *grants = NULL;
         _cleanup_free_ size_t *fill = NULL;
-        size_t n_grants = 0;
+        size_t n_grants = 0, n_targets = 0;
+        render_ctx ctx = { .r = r, .inv = inv, .first_target = first_target, .cidrs = cidrs, .clients = clients };
 
         *r = (render_result) { .docs = xcalloc(inv->n + 1, sizeof(doc_document *)), .n_docs = inv->n };
         arena_init(&r->arena);
+
+        /* Every target host is looked up once. */
+        for (size_t i = 0; i < s->n_apps; i++) {
+                first_target[i] = n_targets;
+                n_targets += s->apps[i].n_hosts;
+        }
+        ctx.target = target = xmalloc((n_targets + 1) * sizeof(long));
+        for (size_t i = 0; i < s->n_apps; i++)
+                for (size_t k = 0; k < s->apps[i].n_hosts; k++)
+                        target[first_target[i] + k] = inventory_find(inv, s->apps[i].hosts[k]);
+
+        /* Each database's host name once (clients' variables repeat it), and how many databases and
+         * applications each host gets, so that the documents' arrays are allocated once. */
+        for (size_t i = 0; i < s->n_dbs; i++) {
+                const m_database *m = &s->dbs[i];
+
+                if (pl[i].n_members == 0)
+                        continue;
+                hostnames[i] = arena_concat(&r->arena, m->name, ".", m->id.project, ".", m->id.environment, ".",
+                                            m->id.organizational_unit, ".", m->id.organization, ".", domain, NULL);
+                if (strlen(hostnames[i]) <= 253)
+                        n_dbs_on[pl[i].members[0]]++;
+        }
+        for (size_t i = 0; i < s->n_apps; i++)
+                for (size_t k = 0; k < s->apps[i].n_hosts; k++)
+                        if (is_app_host(inv, target[first_target[i] + k]))
+                                n_apps_on[target[first_target[i] + k]]++;
         for (size_t h = 0; h < inv->n; h++) {
-                doc_document *d = xcalloc(1, sizeof(doc_document));
-                d->host = xstrdup(inv->hosts[h].name);
+                doc_document *d = arena_alloc(&r->arena, sizeof(doc_document));
+                d->host = borrow(inv->hosts[h].name);
                 d->role = inv->hosts[h].role;
-                d->commit = xstrdup("");
+                d->commit = xstrdup(""); /* malloc'd: the caller replaces it (render_result_done frees it) */
+                d->databases = alloc_array(r, n_dbs_on[h], sizeof(doc_database));
+                d->apps = alloc_array(r, n_apps_on[h], sizeof(doc_app));
                 r->docs[h] = d;
         }
 
@@ -117,7 +195,6 @@ void render_documents(const manifest_set *s, const inventory *inv, const placeme
          * rendered until replication exists. */
         for (size_t i = 0; i < s->n_dbs; i++) {
                 const m_database *m = &s->dbs[i];
-                _cleanup_free_ char *hostname = NULL;
                 doc_document *d;
                 doc_database *db;
                 size_t n_allow = 0;
@@ -126,63 +203,67 @@ void render_documents(const manifest_set *s, const inventory *inv, const placeme
                         add_pending(r, "Database", m->name, &m->id, m->name_loc, pl[i].pending);
                 if (pl[i].n_members == 0)
                         continue;
-                hostname = database_hostname(m, domain);
-                if (strlen(hostname) > 253) {
+                if (strlen(hostnames[i]) > 253) {
                         add_pending(r, "Database", m->name, &m->id, m->name_loc,
                                     arena_printf(&r->arena, "its host name would be %zu characters long, over DNS's 253",
-                                                 strlen(hostname)));
+                                                 strlen(hostnames[i])));
                         continue;
                 }
                 d = r->docs[pl[i].members[0]];
-                d->databases = xrealloc(d->databases, (d->n_databases + 1) * sizeof(doc_database));
                 db = &d->databases[d->n_databases++];
                 *db = (doc_database) {
-                        .name = xstrdup(m->name),
-                        .hostname = TAKE_PTR(hostname),
+                        .name = borrow(m->name),
+                        .identity = borrow_identity(&m->id),
+                        .hostname = hostnames[i],
                         .postgres_version = m->postgres_version,
                         .cpu_count = m->cpu_count,
                         .cluster_size = m->cluster_size,
                         .port = DEFAULT_PG_PORT,
-                        .backup = { m->backup_enabled, xstrdup(m->schedule), m->retention_days },
+                        .backup = { m->backup_enabled, borrow(m->schedule), m->retention_days },
                 };
-                copy_identity(&db->identity, &m->id);
-                db->tls_names = xmalloc(sizeof(char *));
-                db->tls_names[db->n_tls_names++] = xstrdup(db->hostname);
+                db->tls_names = arena_alloc(&r->arena, sizeof(char *));
+                db->tls_names[db->n_tls_names++] = db->hostname;
 
-                db->roles = xcalloc(grant_start[i + 1] - grant_start[i] + 1, sizeof(doc_role));
+                db->roles = alloc_array(r, grant_start[i + 1] - grant_start[i], sizeof(doc_role));
                 for (size_t g = grant_start[i]; g < grant_start[i + 1]; g++) {
+                        const m_application *a = grants[g].app;
+                        const client_list *cl = app_clients(&ctx, s, (size_t) (a - s->apps));
                         doc_role *role = &db->roles[db->n_roles++];
-                        role->name = xstrdup(grants[g].app->name);
-                        role->application = xstrdup(grants[g].app->name);
+
+                        role->name = role->application = borrow(a->name);
                         role->access = grants[g].grant->read_only ? DOC_ACCESS_READ_ONLY : DOC_ACCESS_READ_WRITE;
-                        role->n_clients = app_clients(grants[g].app, inv, &role->clients);
-                        n_allow += role->n_clients;
+                        /* Shared by the roles of all databases the application is granted: read only. */
+                        role->clients = cl->v;
+                        role->n_clients = cl->n;
+                        n_allow += cl->n;
                 }
-                qsort(db->roles, db->n_roles, sizeof(doc_role), role_cmp);
-                db->allow = xmalloc((n_allow + 1) * sizeof(char *));
+                qsort_safe(db->roles, db->n_roles, sizeof(doc_role), role_cmp);
+                db->allow = alloc_array(r, n_allow, sizeof(char *));
                 for (size_t k = 0; k < db->n_roles; k++)
                         for (size_t c = 0; c < db->roles[k].n_clients; c++)
-                                db->allow[db->n_allow++] = xstrdup(db->roles[k].clients[c]);
+                                db->allow[db->n_allow++] = db->roles[k].clients[c];
                 db->n_allow = sort_unique(db->allow, db->n_allow);
         }
 
         /* Application hosts. */
         for (size_t i = 0; i < s->n_apps; i++) {
                 const m_application *a = &s->apps[i];
+                size_t n_env = 0;
 
                 for (size_t j = 0; j < a->n_grants; j++) {
                         const m_grant *g = &a->grants[j];
+                        n_env += g->db >= 0 && pl[g->db].n_members > 0;
                         if (g->db >= 0 && pl[g->db].n_members == 0)
                                 add_pending(r, "Application", a->name, &a->id, g->name_loc,
                                             arena_printf(&r->arena, "database '%s' is not placed yet; '%s' is injected once it is",
                                                          g->database, g->env_var));
                 }
                 for (size_t k = 0; k < a->n_hosts; k++) {
-                        long h = inventory_find(inv, a->hosts[k]);
+                        long h = target[first_target[i] + k];
                         doc_document *d;
                         doc_app *app;
 
-                        if (h < 0 || inv->hosts[h].role != DOC_HOST_APPLICATION) {
+                        if (!is_app_host(inv, h)) {
                                 add_pending(r, "Application", a->name, &a->id, a->host_locs[k],
                                             arena_printf(&r->arena, "target host '%s' is %s", a->hosts[k],
                                                          h < 0 ? "not in the inventory" : "a database host, not an application host"));
@@ -197,11 +278,10 @@ void render_documents(const manifest_set *s, const inventory *inv, const placeme
                                                                  "from another project", a->hosts[k], d->apps[x].name, d->apps[x].unit));
                                         goto next_host;
                                 }
-                        d->apps = xrealloc(d->apps, (d->n_apps + 1) * sizeof(doc_app));
                         app = &d->apps[d->n_apps++];
-                        *app = (doc_app) { .name = xstrdup(a->name), .unit = xstrdup(a->unit) };
-                        copy_identity(&app->identity, &a->id);
-                        app->env = xcalloc(a->n_grants + 1, sizeof(doc_env));
+                        *app = (doc_app) { .name = borrow(a->name), .identity = borrow_identity(&a->id),
+                                           .unit = borrow(a->unit) };
+                        app->env = alloc_array(r, n_env, sizeof(doc_env));
                         for (size_t j = 0; j < a->n_grants; j++) {
                                 const m_grant *g = &a->grants[j];
                                 const inv_host *dbh;
@@ -211,15 +291,15 @@ void render_documents(const manifest_set *s, const inventory *inv, const placeme
                                         continue;
                                 dbh = &inv->hosts[pl[g->db].members[0]];
                                 e = &app->env[app->n_env++];
-                                e->name = xstrdup(g->env_var);
-                                e->database = xstrdup(g->database);
-                                e->db_hostname = database_hostname(&s->dbs[g->db], domain);
-                                e->db_address = xstrdup(dbh->addresses[0]);
+                                e->name = borrow(g->env_var);
+                                e->database = borrow(g->database);
+                                e->db_hostname = hostnames[g->db];
+                                e->db_address = borrow(dbh->addresses[0]);
                                 e->port = DEFAULT_PG_PORT;
-                                e->role = xstrdup(a->name);
+                                e->role = app->name;
                                 e->access = g->read_only ? DOC_ACCESS_READ_ONLY : DOC_ACCESS_READ_WRITE;
                         }
-                        qsort(app->env, app->n_env, sizeof(doc_env), env_cmp);
+                        qsort_safe(app->env, app->n_env, sizeof(doc_env), env_cmp);
                 next_host:;
                 }
         }
@@ -228,13 +308,21 @@ void render_documents(const manifest_set *s, const inventory *inv, const placeme
                 doc_document *d = r->docs[h];
                 /* Databases arrive in identity order; the document wants name order. Names are unique
                  * per host because a host serves one database. */
-                qsort(d->apps, d->n_apps, sizeof(doc_app), app_cmp);
+                qsort_safe(d->apps, d->n_apps, sizeof(doc_app), app_cmp);
         }
 }
 
 void render_result_done(render_result *r) {
-        for (size_t i = 0; i < r->n_docs; i++)
-                doc_document_free(r->docs[i]);
+        /* The documents are the arena's, but for the two fields callers replace with malloc'd
+         * strings: the commit (render) and the roles' verifiers (compile_attach_verifiers()). */
+        for (size_t i = 0; i < r->n_docs; i++) {
+                doc_document *d = r->docs[i];
+
+                free(d->commit);
+                for (size_t k = 0; k < d->n_databases; k++)
+                        for (size_t j = 0; j < d->databases[k].n_roles; j++)
+                                free(d->databases[k].roles[j].scram_verifier);
+        }
         free(r->docs);
         free(r->pending);
         arena_done(&r->arena);

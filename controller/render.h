@@ -18,16 +18,18 @@ typedef struct pending_item {
 } pending_item;
 
 typedef struct render_result {
-        doc_document **docs;  /* one per inventory host, same index */
+        doc_document **docs;  /* one per inventory host, same index; see render_documents() */
         size_t n_docs;
         pending_item *pending;
         size_t n_pending, pending_alloc;
-        arena arena;          /* pending reasons */
+        arena arena;          /* the documents and the pending reasons */
 } render_result;
 
-/* Build every host's document (revision 0, commit ""; the caller stamps them). */
+/* Build every host's document (revision 0, commit ""; the caller stamps them). The documents are
+ * read-only views: they live in ret->arena, share arrays, and point to the strings of s and inv,
+ * which must outlive them. Never doc_document_free() them. Only two fields are malloc'd, so that
+ * callers may free() and replace them: doc_document.commit and doc_role.scram_verifier (NULL).
+ * render_result_done() frees those and the rest. */
 void render_documents(const manifest_set *s, const inventory *inv, const placement *pl, const char *domain,
                       render_result *ret);
 void render_result_done(render_result *r);
-
-char *database_hostname(const m_database *d, const char *domain);

@@ -55,8 +55,16 @@ static void identity_range(const manifest_set *s, const identity *id, size_t *fi
                         hi = mid;
         }
         *first = lo;
-        while (lo < s->n_dbs && identity_cmp(&s->dbs[lo].id, id) == 0)
-                lo++;
+        /* The end by bisection too: a scan would make every unresolved reference cost a pass over
+         * the project's databases. */
+        hi = s->n_dbs;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (identity_cmp(&s->dbs[mid].id, id) <= 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
         *last = lo;
 }
 
@@ -65,8 +73,12 @@ static int name_ptr_cmp(const void *a, const void *b) {
         return strcmp(x->name, y->name);
 }
 
+/* Each hint compares the name with every database of the project; like clang's typo correction,
+ * stop offering them after a while, or thousands of bad references take minutes. */
+#define MAX_HINTS 100
+
 static void report_unresolved(const manifest_set *s, m_database **by_name, const m_application *a,
-                              const m_grant *g, diag_list *diags) {
+                              const m_grant *g, size_t *hints_left, diag_list *diags) {
         char idbuf[300];
         size_t first, last, n = 0;
         const char **cands;
@@ -76,17 +88,19 @@ static void report_unresolved(const manifest_set *s, m_database **by_name, const
 
         identity_format(&a->id, idbuf, sizeof(idbuf));
         identity_range(s, &a->id, &first, &last);
-        cands = xmalloc((last - first + 1) * sizeof(char *));
-        for (size_t i = first; i < last; i++)
-                cands[n++] = s->dbs[i].name;
-        hint = closest_word(g->database, cands, n);
+        if (*hints_left > 0 && last > first) {
+                (*hints_left)--;
+                cands = xmalloc((last - first) * sizeof(char *));
+                for (size_t i = first; i < last; i++)
+                        cands[n++] = s->dbs[i].name;
+                hint = closest_word(g->database, cands, n);
+                free(cands);
+        }
         if (hint) {
                 diag_add(diags, DIAG_ERROR, g->name_loc.path, g->name_loc.line, g->name_loc.col,
                          "database '%s' not found in project %s; did you mean '%s'?", g->database, idbuf, hint);
-                free(cands);
                 return;
         }
-        free(cands);
         other = s->n_dbs ? bsearch(&kp, by_name, s->n_dbs, sizeof(m_database *), name_ptr_cmp) : NULL;
         if (other) {
                 char otherbuf[300];
@@ -104,13 +118,10 @@ static void report_unresolved(const manifest_set *s, m_database **by_name, const
 
 void resolve_manifests(manifest_set *s, diag_list *diags) {
         _cleanup_free_ m_database **by_name = NULL;
-        size_t w;
+        size_t w, hints_left = MAX_HINTS;
 
-        /* qsort() may not be given NULL, not even for no elements: the arrays are NULL when empty. */
-        if (s->n_dbs > 1)
-                qsort(s->dbs, s->n_dbs, sizeof(m_database), db_cmp);
-        if (s->n_apps > 1)
-                qsort(s->apps, s->n_apps, sizeof(m_application), app_cmp);
+        qsort_safe(s->dbs, s->n_dbs, sizeof(m_database), db_cmp);
+        qsort_safe(s->apps, s->n_apps, sizeof(m_application), app_cmp);
 
         /* Duplicates: both places are named; the first definition stays in the model. */
         for (size_t i = 1, keep = 0; i < s->n_dbs; i++) {
@@ -147,7 +158,7 @@ void resolve_manifests(manifest_set *s, diag_list *diags) {
         by_name = xmalloc((s->n_dbs + 1) * sizeof(m_database *));
         for (size_t i = 0; i < s->n_dbs; i++)
                 by_name[i] = &s->dbs[i];
-        qsort(by_name, s->n_dbs, sizeof(m_database *), name_ptr_cmp);
+        qsort_safe(by_name, s->n_dbs, sizeof(m_database *), name_ptr_cmp);
 
         for (size_t i = 0; i < s->n_apps; i++) {
                 m_application *a = &s->apps[i];
@@ -155,7 +166,7 @@ void resolve_manifests(manifest_set *s, diag_list *diags) {
                         m_grant *g = &a->grants[j];
                         g->db = find_database(s, &a->id, g->database);
                         if (g->db < 0)
-                                report_unresolved(s, by_name, a, g, diags);
+                                report_unresolved(s, by_name, a, g, &hints_left, diags);
                 }
         }
 }

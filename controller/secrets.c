@@ -374,7 +374,7 @@ int secrets_prune(secrets *x, const secret_ref *live, size_t n, size_t *ret_remo
 
         if (n > 0)
                 memcpy(sorted, live, n * sizeof(secret_ref));
-        qsort(sorted, n, sizeof(secret_ref), ref_cmp);
+        qsort_safe(sorted, n, sizeof(secret_ref), ref_cmp);
         r = store_load_secrets(x->store, &all, &n_all);
         if (r < 0)
                 return r;

@@ -1,4 +1,5 @@
 /* libyaml event stream → node tree with marks, anchors, merge keys and resource bounds. */
+#include <sys/random.h>
 #include <yaml.h>
 
 #include "yaml-tree.h"
@@ -20,9 +21,14 @@ typedef struct anchor {
         ynode *node;
 } anchor;
 
+typedef struct anchor_slot {
+        uint32_t generation, index;
+} anchor_slot;
+
 typedef struct frame {
         ynode *node;
-        ynode **items;        /* growing children (sequence items, or keys and values in turn) */
+        ynode **items;        /* growing children (sequence items, or keys and values in turn); the
+                               * buffer stays with its depth for the next collection there */
         size_t n, alloc;
 } frame;
 
@@ -35,8 +41,13 @@ typedef struct loader {
         size_t depth, stack_alloc;
         anchor *anchors;
         size_t n_anchors, anchors_alloc;
+        anchor_slot *slots;   /* hash index of this document's anchors, by name */
+        size_t n_slots;
+        uint32_t generation;  /* slots of other generations are free: no clearing per document */
+        uint64_t seed;
         ydoc *cur;
         size_t docs_alloc;
+        uint64_t merged;      /* pairs copied by merge keys in the whole file */
         bool failed, errors;
 } loader;
 
@@ -60,8 +71,9 @@ _printf_(4, 5) static void fail(loader *l, int line, int col, const char *fmt, .
         l->errors = l->failed = true;
 }
 
-static ynode *node_new(loader *l, ynode_type t, const yaml_mark_t *m, const yaml_char_t *tag) {
-        ynode *n = arena_alloc(&l->file->arena, sizeof(ynode));
+/* extra: bytes wanted right after the node (a scalar's value), in the same allocation. */
+static ynode *node_new(loader *l, ynode_type t, const yaml_mark_t *m, const yaml_char_t *tag, size_t extra) {
+        ynode *n = arena_alloc(&l->file->arena, sizeof(ynode) + extra);
         n->type = t;
         n->line = (int) m->line + 1;
         n->col = (int) m->column + 1;
@@ -72,6 +84,43 @@ static ynode *node_new(loader *l, ynode_type t, const yaml_mark_t *m, const yaml
 }
 
 #define MAX_ANCHORS 10000
+
+/* Aliases are looked up through a hash index: a file may hold a million aliases and a document
+ * ten thousand anchors, too many for a scan each. The hash is seeded once per process, so that
+ * names chosen to collide cannot be prepared in advance; the seed changes nothing observable. */
+static uint64_t anchor_seed(void) {
+        static uint64_t seed;
+        static bool seeded;
+
+        if (!seeded) {
+                if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+                        seed = (uint64_t) (uintptr_t) &seed; /* ASLR: weaker, still not known in advance */
+                seeded = true;
+        }
+        return seed;
+}
+
+static size_t anchor_hash(const loader *l, const char *name) {
+        uint64_t h = 0xcbf29ce484222325ULL ^ l->seed;
+
+        for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+                h = (h ^ *p) * 0x100000001b3ULL;
+        h ^= h >> 33; /* the index uses the low bits: let the high ones reach them */
+        h *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
+        return (size_t) h & (l->n_slots - 1);
+}
+
+/* Point the slot of anchors[i]'s name at i; an earlier anchor of that name is shadowed. */
+static void index_anchor(loader *l, size_t i) {
+        for (size_t h = anchor_hash(l, l->anchors[i].name);; h = (h + 1) & (l->n_slots - 1)) {
+                anchor_slot *sl = &l->slots[h];
+                if (sl->generation != l->generation || streq(l->anchors[sl->index].name, l->anchors[i].name)) {
+                        *sl = (anchor_slot) { l->generation, (uint32_t) i };
+                        return;
+                }
+        }
+}
 
 static void register_anchor(loader *l, const yaml_char_t *name, ynode *n) {
         if (!name)
@@ -86,13 +135,26 @@ static void register_anchor(loader *l, const yaml_char_t *name, ynode *n) {
         }
         /* A later anchor of the same name shadows the earlier one (YAML 1.2 §3.2.2.2). */
         l->anchors[l->n_anchors++] = (anchor) { arena_strdup(&l->file->arena, (const char *) name), n };
+        if (l->n_anchors * 2 > l->n_slots) {
+                free(l->slots);
+                l->n_slots = l->n_slots ? l->n_slots * 2 : 16;
+                l->slots = xcalloc(l->n_slots, sizeof(anchor_slot));
+                for (size_t i = 0; i < l->n_anchors; i++)
+                        index_anchor(l, i);
+        } else
+                index_anchor(l, l->n_anchors - 1);
 }
 
 static ynode *find_anchor(loader *l, const char *name) {
-        for (size_t i = l->n_anchors; i > 0; i--)
-                if (streq(l->anchors[i - 1].name, name))
-                        return l->anchors[i - 1].node;
-        return NULL;
+        if (l->n_slots == 0)
+                return NULL;
+        for (size_t h = anchor_hash(l, name);; h = (h + 1) & (l->n_slots - 1)) {
+                const anchor_slot *sl = &l->slots[h];
+                if (sl->generation != l->generation)
+                        return NULL;
+                if (streq(l->anchors[sl->index].name, name))
+                        return l->anchors[sl->index].node;
+        }
 }
 
 static uint64_t sat_add(uint64_t a, uint64_t b) {
@@ -118,7 +180,7 @@ static void attach(loader *l, ynode *n) {
 
 static bool is_merge_key(const ynode *k) {
         return k->type == YNODE_SCALAR &&
-               ((k->plain && !k->tag && streq(k->value, "<<")) || (k->tag && streq(k->tag, TAG_MERGE)));
+               ((k->plain && !k->tag && k->len == 2 && streq(k->value, "<<")) || (k->tag && streq(k->tag, TAG_MERGE)));
 }
 
 static int pair_cmp(const void *a, const void *b) {
@@ -131,11 +193,31 @@ static int pair_cmp(const void *a, const void *b) {
         return x->key->col - y->key->col;
 }
 
-static bool map_has_key(const ypair *pairs, size_t n, const char *key) {
-        for (size_t i = 0; i < n; i++)
-                if (streq(pairs[i].key->value, key))
-                        return true;
+#define SMALL_MAPPING 16
+
+static bool has_duplicate_key(const ypair *pairs, size_t n) {
+        for (size_t i = 1; i < n; i++)
+                for (size_t j = 0; j < i; j++)
+                        if (streq(pairs[i].key->value, pairs[j].key->value))
+                                return true;
         return false;
+}
+
+/* A merge candidate and its rank: explicit keys first, then merged mappings in order. */
+typedef struct ranked_pair {
+        ypair pair;
+        size_t rank;
+} ranked_pair;
+
+static int ranked_key_cmp(const void *a, const void *b) {
+        const ranked_pair *x = a, *y = b;
+        int r = strcmp(x->pair.key->value, y->pair.key->value);
+        return r ? r : x->rank < y->rank ? -1 : x->rank > y->rank;
+}
+
+static int ranked_rank_cmp(const void *a, const void *b) {
+        const ranked_pair *x = a, *y = b;
+        return x->rank < y->rank ? -1 : x->rank > y->rank;
 }
 
 /* Close a mapping: check keys are scalars and unique, then apply "<<" merge keys
@@ -176,11 +258,13 @@ static void finish_mapping(loader *l, ynode *n, frame *f) {
                 pairs[n_explicit++] = (ypair) { k, v };
         }
 
-        /* Duplicate keys: sort a copy, compare neighbours. O(n log n) even for hostile files. */
-        if (n_explicit > 1) {
+        /* Duplicate keys: sort a copy, compare neighbours. O(n log n) even for hostile files. Small
+         * mappings, nearly all of them, are first checked pair by pair, without allocating: the
+         * sort (and its messages, in its order) is only for those that have a duplicate. */
+        if (n_explicit > 1 && (n_explicit > SMALL_MAPPING || has_duplicate_key(pairs, n_explicit))) {
                 _cleanup_free_ ypair *sorted = xmalloc(n_explicit * sizeof(ypair));
                 memcpy(sorted, pairs, n_explicit * sizeof(ypair));
-                qsort(sorted, n_explicit, sizeof(ypair), pair_cmp);
+                qsort_safe(sorted, n_explicit, sizeof(ypair), pair_cmp);
                 for (size_t i = 1; i < n_explicit; i++)
                         if (streq(sorted[i].key->value, sorted[i - 1].key->value)) {
                                 report(l, sorted[i].key->line, sorted[i].key->col,
@@ -191,16 +275,36 @@ static void finish_mapping(loader *l, ynode *n, frame *f) {
 
         for (size_t m = 0; m < n_merges; m++)
                 n_merged += merges[m]->n_pairs;
+        /* Merged pairs are copies, unlike aliases: bound them per file, or a few hundred documents
+         * that each merge one big mapping many times exhaust memory within the size limit. */
+        l->merged = sat_add(l->merged, n_merged);
+        if (n_merged > 0 && l->merged > l->lim->max_weight) {
+                fail(l, n->line, n->col, "merge keys copy more than %llu entries in this file; refusing an alias bomb",
+                     (unsigned long long) l->lim->max_weight);
+                n_merged = 0;
+        }
         if (n_merged > 0) {
-                ypair *all = arena_alloc(&l->file->arena, (n_explicit + n_merged) * sizeof(ypair));
-                size_t k = n_explicit;
-                memcpy(all, pairs, n_explicit * sizeof(ypair));
+                /* First come, first kept: explicit keys (all of them, duplicates were reported above),
+                 * then the first merged pair of each other key. Sorting keeps this O(n log n). */
+                size_t total = n_explicit + n_merged, k = 0, w = 0;
+                _cleanup_free_ ranked_pair *r = xmalloc(total * sizeof(ranked_pair));
+                ypair *all;
+
+                for (size_t i = 0; i < n_explicit; i++, k++)
+                        r[k] = (ranked_pair) { pairs[i], k };
                 for (size_t m = 0; m < n_merges; m++)
-                        for (size_t j = 0; j < merges[m]->n_pairs; j++)
-                                if (!map_has_key(all, k, merges[m]->pairs[j].key->value))
-                                        all[k++] = merges[m]->pairs[j];
+                        for (size_t j = 0; j < merges[m]->n_pairs; j++, k++)
+                                r[k] = (ranked_pair) { merges[m]->pairs[j], k };
+                qsort_safe(r, total, sizeof(ranked_pair), ranked_key_cmp);
+                for (size_t i = 0; i < total; i++)
+                        if (r[i].rank < n_explicit || i == 0 || !streq(r[i].pair.key->value, r[i - 1].pair.key->value))
+                                r[w++] = r[i];
+                qsort_safe(r, w, sizeof(ranked_pair), ranked_rank_cmp);
+                all = arena_alloc(&l->file->arena, w * sizeof(ypair));
+                for (size_t i = 0; i < w; i++)
+                        all[i] = r[i].pair;
                 pairs = all;
-                n_explicit = k;
+                n_explicit = w;
         }
         free(merges);
         n->pairs = pairs;
@@ -209,11 +313,14 @@ static void finish_mapping(loader *l, ynode *n, frame *f) {
 
 static void push(loader *l, ynode *n) {
         if (l->depth == l->stack_alloc) {
+                size_t old = l->stack_alloc;
                 l->stack_alloc = l->stack_alloc ? l->stack_alloc * 2 : 16;
                 l->stack = xrealloc(l->stack, l->stack_alloc * sizeof(frame));
+                memset(l->stack + old, 0, (l->stack_alloc - old) * sizeof(frame));
         }
         n->open = true;
-        l->stack[l->depth++] = (frame) { .node = n };
+        l->stack[l->depth].node = n;
+        l->stack[l->depth++].n = 0;
 }
 
 static void pop(loader *l) {
@@ -227,14 +334,14 @@ static void pop(loader *l) {
                 n->n_items = f->n;
         } else
                 finish_mapping(l, n, f);
-        free(f->items);
         n->open = false;
         attach(l, n);
 }
 
-static void unwind(loader *l) {
-        while (l->depth > 0)
-                free(l->stack[--l->depth].items);
+static void free_stack(loader *l) {
+        for (size_t i = 0; i < l->stack_alloc; i++)
+                free(l->stack[i].items);
+        free(l->stack);
 }
 
 static void begin_document(loader *l, const yaml_mark_t *m) {
@@ -247,13 +354,22 @@ static void begin_document(loader *l, const yaml_mark_t *m) {
         l->cur = &f->docs[f->n_docs++];
         *l->cur = (ydoc) { .line = (int) m->line + 1, .col = (int) m->column + 1 };
         l->n_anchors = 0;
+        l->generation++;
 }
 
-static bool check_weight(loader *l, const ynode *n) {
-        uint64_t w = l->depth > 0 ? l->stack[0].node->weight : n->weight;
+/* n was just attached; at is where it was written when that is not n's own place (an alias). */
+static bool check_weight(loader *l, const ynode *n, const yaml_mark_t *at) {
+        /* An open collection counts only its finished children, so the document so far is the sum
+         * over the stack: the root alone would notice a bomb only once its branch is closed, after
+         * merge keys had already copied it. */
+        uint64_t w = l->depth > 0 ? 0 : n->weight;
+
+        for (size_t i = 0; i < l->depth; i++)
+                w = sat_add(w, l->stack[i].node->weight);
         if (w <= l->lim->max_weight)
                 return true;
-        fail(l, n->line, n->col, "document expands to more than %llu nodes with its aliases; refusing an alias bomb",
+        fail(l, at ? (int) at->line + 1 : n->line, at ? (int) at->column + 1 : n->col,
+             "document expands to more than %llu nodes with its aliases; refusing an alias bomb",
              (unsigned long long) l->lim->max_weight);
         return false;
 }
@@ -272,7 +388,8 @@ int yaml_load(const char *path, const char *data, size_t size, const yaml_limits
               diag_list *diags, yfile **ret) {
         yaml_parser_t parser;
         yfile *f = xcalloc(1, sizeof(yfile));
-        loader l = { .file = f, .lim = lim ? lim : &yaml_limits_default, .diags = diags, .quiet = quiet_syntax };
+        loader l = { .file = f, .lim = lim ? lim : &yaml_limits_default, .diags = diags, .quiet = quiet_syntax,
+                     .seed = anchor_seed() };
         bool done = false;
 
         f->path = xstrdup(path);
@@ -317,9 +434,8 @@ int yaml_load(const char *path, const char *data, size_t size, const yaml_limits
                         begin_document(&l, &ev.start_mark);
                         break;
                 case YAML_SCALAR_EVENT:
-                        n = node_new(&l, YNODE_SCALAR, &ev.start_mark, ev.data.scalar.tag);
-                        n->value = arena_strndup(&f->arena, (const char *) ev.data.scalar.value,
-                                                 ev.data.scalar.length);
+                        n = node_new(&l, YNODE_SCALAR, &ev.start_mark, ev.data.scalar.tag, ev.data.scalar.length + 1);
+                        n->value = memcpy(n + 1, ev.data.scalar.value, ev.data.scalar.length); /* NUL: zeroed */
                         n->len = ev.data.scalar.length;
                         n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
                         if (n->len != strlen(n->value)) {
@@ -328,14 +444,15 @@ int yaml_load(const char *path, const char *data, size_t size, const yaml_limits
                         }
                         register_anchor(&l, ev.data.scalar.anchor, n);
                         attach(&l, n);
-                        (void) check_weight(&l, n);
+                        (void) check_weight(&l, n, NULL);
                         break;
                 case YAML_SEQUENCE_START_EVENT:
                 case YAML_MAPPING_START_EVENT:
                         n = node_new(&l, ev.type == YAML_SEQUENCE_START_EVENT ? YNODE_SEQUENCE : YNODE_MAPPING,
                                      &ev.start_mark,
                                      ev.type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.tag
-                                                                          : ev.data.mapping_start.tag);
+                                                                          : ev.data.mapping_start.tag,
+                                     0);
                         if (l.depth >= l.lim->max_depth) {
                                 fail(&l, n->line, n->col, "nesting deeper than %zu levels", l.lim->max_depth);
                                 break;
@@ -349,7 +466,7 @@ int yaml_load(const char *path, const char *data, size_t size, const yaml_limits
                 case YAML_MAPPING_END_EVENT:
                         n = l.stack[l.depth - 1].node;
                         pop(&l);
-                        (void) check_weight(&l, n);
+                        (void) check_weight(&l, n, NULL);
                         break;
                 case YAML_ALIAS_EVENT: {
                         yaml_mark_t m = ev.start_mark;
@@ -366,7 +483,7 @@ int yaml_load(const char *path, const char *data, size_t size, const yaml_limits
                                 break;
                         }
                         attach(&l, n);
-                        (void) check_weight(&l, n);
+                        (void) check_weight(&l, n, &m);
                         break;
                 }
                 default:
@@ -375,9 +492,9 @@ int yaml_load(const char *path, const char *data, size_t size, const yaml_limits
                 yaml_event_delete(&ev);
         }
 
-        unwind(&l);
-        free(l.stack);
+        free_stack(&l);
         free(l.anchors);
+        free(l.slots);
         yaml_parser_delete(&parser);
         *ret = f;
         return l.failed || l.errors ? -EBADMSG : 0;
@@ -392,22 +509,27 @@ void yfile_free(yfile *f) {
         free(f);
 }
 
-const ynode *ymap_get(const ynode *map, const char *key) {
+/* The pair of map whose key is key, or NULL. The first characters are compared inline: most keys
+ * differ there, and this runs for every field of every manifest. */
+static const ypair *ymap_find(const ynode *map, const char *key) {
         if (!map || map->type != YNODE_MAPPING)
                 return NULL;
-        for (size_t i = 0; i < map->n_pairs; i++)
-                if (streq(map->pairs[i].key->value, key))
-                        return map->pairs[i].value;
+        for (size_t i = 0; i < map->n_pairs; i++) {
+                const char *k = map->pairs[i].key->value;
+                if (k[0] == key[0] && streq(k, key))
+                        return &map->pairs[i];
+        }
         return NULL;
 }
 
+const ynode *ymap_get(const ynode *map, const char *key) {
+        const ypair *p = ymap_find(map, key);
+        return p ? p->value : NULL;
+}
+
 const ynode *ymap_get_key(const ynode *map, const char *key) {
-        if (!map || map->type != YNODE_MAPPING)
-                return NULL;
-        for (size_t i = 0; i < map->n_pairs; i++)
-                if (streq(map->pairs[i].key->value, key))
-                        return map->pairs[i].key;
-        return NULL;
+        const ypair *p = ymap_find(map, key);
+        return p ? p->key : NULL;
 }
 
 static bool tag_is(const ynode *n, const char *tag) {
@@ -421,14 +543,25 @@ bool ynode_is_null(const ynode *n) {
                 return true;
         if (!n->plain || n->tag)
                 return false;
-        return n->len == 0 || streq(n->value, "~") || streq(n->value, "null") || streq(n->value, "Null") ||
-               streq(n->value, "NULL");
+        switch (n->value[0]) { /* most scalars are not null: the first character tells */
+        case '\0':
+                return n->len == 0;
+        case '~':
+                return n->value[1] == '\0';
+        case 'n':
+        case 'N':
+                return streq(n->value, "null") || streq(n->value, "Null") || streq(n->value, "NULL");
+        default:
+                return false;
+        }
 }
 
 int ynode_get_bool(const ynode *n, bool *ret) {
         if (!n || n->type != YNODE_SCALAR || (!n->plain && !tag_is(n, TAG_BOOL)))
                 return -EINVAL;
         if (n->tag && !tag_is(n, TAG_BOOL))
+                return -EINVAL;
+        if (n->value[0] == '\0' || !strchr("tTfF", n->value[0])) /* most scalars are not booleans */
                 return -EINVAL;
         if (streq(n->value, "true") || streq(n->value, "True") || streq(n->value, "TRUE")) {
                 *ret = true;

@@ -25,6 +25,7 @@ struct ynode {
         ynode_type type;
         int line, col;        /* 1-based */
         bool plain;           /* scalar written without quotes or block style: may be typed */
+        bool open;            /* still being built: an alias to it would be recursive */
         const char *tag;      /* explicit tag ("tag:yaml.org,2002:str") or NULL */
         const char *value;    /* scalar text, NUL-terminated */
         size_t len;
@@ -33,7 +34,6 @@ struct ynode {
         ypair *pairs;         /* mapping, in file order */
         size_t n_pairs;
         uint64_t weight;      /* nodes in the subtree with aliases expanded */
-        bool open;            /* still being built: an alias to it would be recursive */
 };
 
 typedef struct ydoc {
@@ -63,6 +63,9 @@ typedef struct yfile {
 int yaml_load(const char *path, const char *data, size_t size, const yaml_limits *lim, bool quiet_syntax,
               diag_list *diags, yfile **ret);
 void yfile_free(yfile *f);
+static inline void yfile_freep(yfile **f) {
+        yfile_free(*f);
+}
 
 /* Typed access. */
 const ynode *ymap_get(const ynode *map, const char *key);

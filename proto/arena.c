@@ -1,6 +1,8 @@
-/* Bump allocator in chunks; a chunk is freed only with the whole arena. */
+/* Bump allocator in chunks; a chunk is freed only with the whole arena. String interning. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <sys/random.h>
 
 #include "arena.h"
 #include "macro.h"
@@ -69,4 +71,92 @@ char *arena_printf(arena *a, const char *fmt, ...) {
         vsnprintf(p, (size_t) n + 1, fmt, ap);
         va_end(ap);
         return p;
+}
+
+char *arena_concat(arena *a, ...) {
+        va_list ap;
+        size_t n = 0;
+        char *p, *w;
+
+        va_start(ap, a);
+        for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+                n += strlen(s);
+        va_end(ap);
+        p = w = arena_alloc(a, n + 1);
+        va_start(ap, a);
+        for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+                w = stpcpy(w, s);
+        va_end(ap);
+        return p;
+}
+
+/* The pool holds names from files anyone may write: seeded once per process, so that names
+ * chosen to collide cannot be prepared in advance. */
+static uint64_t pool_seed(void) {
+        static uint64_t seed;
+        static bool seeded;
+
+        if (!seeded) {
+                if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+                        seed = (uint64_t) (uintptr_t) &seed; /* ASLR: weaker, still not known in advance */
+                seeded = true;
+        }
+        return seed;
+}
+
+void strpool_init(strpool *p, arena *a) {
+        *p = (strpool) { .arena = a, .seed = pool_seed() };
+}
+
+void strpool_done(strpool *p) {
+        free(p->slots);
+        *p = (strpool) {};
+}
+
+static size_t pool_hash(const strpool *p, const char *s) {
+        uint64_t h = 0xcbf29ce484222325ULL ^ p->seed;
+
+        for (const unsigned char *c = (const unsigned char *) s; *c; c++)
+                h = (h ^ *c) * 0x100000001b3ULL;
+        h ^= h >> 33; /* the index uses the low bits: let the high ones reach them */
+        h *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
+        return (size_t) h & (p->n_slots - 1);
+}
+
+static const char **pool_slot(const strpool *p, const char *s) {
+        for (size_t h = pool_hash(p, s);; h = (h + 1) & (p->n_slots - 1))
+                if (!p->slots[h] || streq(p->slots[h], s))
+                        return &p->slots[h];
+}
+
+const char *strpool_find(const strpool *p, const char *s) {
+        return s && p->n_slots > 0 ? *pool_slot(p, s) : NULL;
+}
+
+const char *strpool_intern(strpool *p, const char *s) {
+        const char **slot;
+
+        if (!s)
+                return NULL;
+        if (p->n_slots > 0) {
+                slot = pool_slot(p, s);
+                if (*slot)
+                        return *slot;
+        }
+        if ((p->n + 1) * 2 > p->n_slots) {
+                const char **old = p->slots;
+                size_t n_old = p->n_slots;
+
+                p->n_slots = p->n_slots ? p->n_slots * 2 : 64;
+                p->slots = xcalloc(p->n_slots, sizeof(char *));
+                for (size_t i = 0; i < n_old; i++)
+                        if (old[i])
+                                *pool_slot(p, old[i]) = old[i];
+                free(old);
+        }
+        slot = pool_slot(p, s);
+        *slot = arena_strdup(p->arena, s);
+        p->n++;
+        return *slot;
 }

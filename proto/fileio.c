@@ -7,13 +7,19 @@
 #include "fileio.h"
 #include "macro.h"
 
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+
 int read_full_file(const char *path, size_t max, char **ret_data, size_t *ret_size) {
+        return read_full_file_at(AT_FDCWD, path, max, ret_data, ret_size);
+}
+
+int read_full_file_at(int dirfd, const char *path, size_t max, char **ret_data, size_t *ret_size) {
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *buf = NULL;
         size_t size = 0, alloc = 0;
         struct stat st;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
         if (fstat(fd, &st) < 0)
@@ -23,7 +29,9 @@ int read_full_file(const char *path, size_t max, char **ret_data, size_t *ret_si
         if (S_ISREG(st.st_mode) && (uint64_t) st.st_size > max)
                 return -EFBIG;
 
-        alloc = S_ISREG(st.st_mode) ? (size_t) st.st_size + 1 : 4096;
+        /* The size, a byte for the NUL and one more: the read that finds the end of a file that did
+         * not grow must not have to make room first (doubling the buffer of every file). */
+        alloc = S_ISREG(st.st_mode) ? (size_t) st.st_size + 2 : 4096;
         buf = xmalloc(alloc);
         for (;;) {
                 ssize_t n;
@@ -48,6 +56,38 @@ int read_full_file(const char *path, size_t max, char **ret_data, size_t *ret_si
         *ret_data = TAKE_PTR(buf);
         if (ret_size)
                 *ret_size = size;
+        return 0;
+}
+
+int read_file_reusing(int dirfd, const char *path, size_t max, char **buf, size_t *alloc, size_t *ret_size) {
+        _cleanup_close_ int fd = -1;
+        size_t size = 0;
+
+        fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        for (;;) {
+                ssize_t n;
+
+                if (size + 1 >= *alloc) {
+                        *alloc = *alloc ? *alloc * 2 : 4096;
+                        *buf = xrealloc(*buf, *alloc);
+                }
+                /* Never more than one byte past the limit: enough to tell the file is too large. */
+                n = read(fd, *buf + size, MIN(*alloc - size - 1, max + 1 - size));
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno; /* a directory gives EISDIR here */
+                }
+                if (n == 0)
+                        break;
+                size += (size_t) n;
+                if (size > max)
+                        return -EFBIG;
+        }
+        (*buf)[size] = '\0';
+        *ret_size = size;
         return 0;
 }
 

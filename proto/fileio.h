@@ -6,6 +6,12 @@
 
 /* Read a whole file (at most max bytes, -EFBIG beyond). The buffer is NUL-terminated. */
 int read_full_file(const char *path, size_t max, char **ret_data, size_t *ret_size);
+/* The same, with path relative to the directory dirfd (or AT_FDCWD). */
+int read_full_file_at(int dirfd, const char *path, size_t max, char **ret_data, size_t *ret_size);
+/* For reading many files in a row: into *buf (alloc bytes, grown as needed and kept by the caller
+ * for the next file, freed with free()), without a stat() or an allocation per file. Same limit
+ * and errors; the data is NUL-terminated and valid until the next call. */
+int read_file_reusing(int dirfd, const char *path, size_t max, char **buf, size_t *alloc, size_t *ret_size);
 
 /* Replace path with data unless it already holds exactly that content and mode.
  * Temp file in the same directory, explicit mode, fsync, rename, fsync of the directory.

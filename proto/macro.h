@@ -64,6 +64,12 @@ static inline int streq_ptr(const char *a, const char *b) {
 }
 #define streq(a, b) (strcmp((a), (b)) == 0)
 
+/* qsort() must not be given NULL, not even with no elements, and our empty arrays are NULL. */
+static inline void qsort_safe(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *)) {
+        if (n > 1)
+                qsort(base, n, size, cmp);
+}
+
 /* Wipe a buffer that held a secret before it goes back to the allocator. */
 static inline void erase_and_free(char *s) {
         if (!s)

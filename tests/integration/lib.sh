@@ -39,6 +39,7 @@ world() {
         "$CONTROLLER" init --state-dir "$SCRATCH/ctl" >/dev/null
         KEY="$SCRATCH/ctl/signing-key.pem"
         PUB="$SCRATCH/ctl/signing-key.pub"
+        CA="$SCRATCH/ctl/ca.crt"
 }
 
 world_cleanup() {
@@ -63,7 +64,6 @@ service-backend = direct
 addresses = 10.99.0.2
 memory = 2GiB
 trust-key = $PUB
-allow-insecure-host-auth = yes
 EOC
         printf '%s\n' "$@" >>"$SCRATCH/$name/agent.conf"
         echo "$SCRATCH/$name/agent.conf"
@@ -80,10 +80,69 @@ apply() {
         RC=$?
 }
 
-# sql_as ROLE PASSWORD DB SQL: a client on the application host, over TCP.
+# The TLS name of the tests' database 'accounts-db' (mkdoc.py and the seed name it alike).
+DB_TLS_NAME=accounts-db.login-svc.development.retail-banking.fincorp.infrastream.internal
+
+# conninfo DB USER: how clients connect: TLS, the server's certificate checked against the CA and
+# its name (verify-full), the address given separately (no DNS in the test world).
+conninfo() {
+        echo "host=$DB_TLS_NAME hostaddr=10.99.0.2 port=5432 dbname=$1 user=$2 sslmode=verify-full sslrootcert=$CA"
+}
+
+# sql_as ROLE PASSWORD DB SQL: a client on the application host, over TCP and TLS.
 sql_as() {
         ip netns exec "$W-app" env PGPASSWORD="$2" PGCONNECT_TIMEOUT=3 psql -X -q -A -t -v ON_ERROR_STOP=1 \
-                "host=10.99.0.2 port=5432 dbname=$3 user=$1 sslmode=disable" -c "$4" 2>&1
+                "$(conninfo "$3" "$1")" -c "$4" 2>&1
+}
+
+# doc_tls_names DOC DB: the TLS names DOC gives DB, comma-separated: what the controller lets the
+# host's request ask for.
+doc_tls_names() {
+        python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(",".join(next(x["tlsNames"] for x in d["databases"] if x["name"] == sys.argv[2])))' "$1" "$2"
+}
+
+# tls_issue CONF DOC [LIFETIME]: every database of DOC with a pending request (server.csr) gets a
+# certificate: the controller's CA signs the request for the document's TLS names, and agentctl
+# installs it with the CA. Output in $TLS_OUT; status 1 when a step failed.
+tls_issue() {
+        local conf=$1 doc=$2 lifetime=${3:-90d} dataroot host db csr crt out rc=0
+        dataroot=$(sed -n 's/^data-root = //p' "$conf")
+        host=$(sed -n 's/^host = //p' "$conf")
+        TLS_OUT=
+        for db in $(python3 -c 'import json, sys; print(" ".join(d["name"] for d in json.load(open(sys.argv[1]))["databases"]))' "$doc"); do
+                csr="$dataroot/$db/tls/server.csr"
+                crt="$(dirname "$conf")/$db.crt"
+                [ -f "$csr" ] || continue
+                if ! out=$("$CONTROLLER" ca sign --state-dir "$SCRATCH/ctl" --csr "$csr" --host "$host" \
+                        --allow-names "$(doc_tls_names "$doc" "$db")" --lifetime "$lifetime" 2>&1 >"$crt"); then
+                        TLS_OUT+="$out"$'\n'
+                        rc=1
+                        continue
+                fi
+                out=$(ip netns exec "$W-db" "$AGENTCTL" --config "$conf" tls install --database "$db" --cert "$crt" \
+                        --ca "$CA" 2>&1) || rc=1
+                TLS_OUT+="$out"$'\n'
+        done
+        return $rc
+}
+
+# provision CONF DOC: what a first provision takes until the transport carries certificates:
+# apply (key and request), tls_issue, apply again (PostgreSQL listens with the certificate).
+# $OUT and $RC are the first apply's, $OUT2 and $RC2 the rest's; status 0 when all succeeded.
+provision() {
+        local out1 rc1
+        apply "$1" "$2"
+        out1=$OUT rc1=$RC
+        if tls_issue "$1" "$2"; then
+                apply "$1" "$2"
+                OUT2="$TLS_OUT$OUT" RC2=$RC
+        else
+                OUT2=$TLS_OUT RC2=1
+        fi
+        OUT=$out1 RC=$rc1
+        [ "$RC" = 0 ] && [ "$RC2" = 0 ]
 }
 
 # sql_super CONF DB SQL: the superuser over the cluster's Unix socket.

@@ -1,5 +1,7 @@
 /* Unit tests for manifest parsing: the seed example, defaults, and representative errors
  * (the exhaustive error corpus lives in tests/invalid). */
+#include <stdio.h>
+
 #include "manifest.h"
 #include "unit.h"
 
@@ -118,6 +120,48 @@ static void test_errors_are_collected(void **state) {
         diag_list_done(&d);
 }
 
+/* Repeated target hosts and grants: short lists are compared pair by pair, long ones sorted;
+ * both name the first occurrence. */
+static void check_repeats(size_t n_hosts, size_t n_grants) {
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        FILE *m = open_memstream(&text, &size);
+        manifest_set s;
+        diag_list d;
+        char want[128];
+
+        assert_non_null(m);
+        fputs("apiVersion: lowops.manifests.v1\nkind: Application\n" META("auth-api") "spec:\n  target:\n    hosts:\n", m);
+        for (size_t i = 0; i < n_hosts; i++) /* h0 h1 h2 ... then h0 and h1 again */
+                fprintf(m, "      - h%zu\n", i < n_hosts - 2 ? i : i - (n_hosts - 2));
+        fputs("  accessControl:\n    databases:\n", m);
+        for (size_t i = 0; i < n_grants; i++) /* the last grant repeats the first database */
+                fprintf(m, "      - {name: db%zu, secretSource: {envVar: V%zu}}\n", i < n_grants - 1 ? i : 0, i);
+        fclose(m);
+
+        manifest_set_init(&s);
+        diag_list_init(&d);
+        load(&s, &d, text);
+        diag_sort(&d);
+        assert_int_equal(d.n_errors, 3);
+        assert_int_equal(d.items[0].line, 12 + (int) n_hosts - 2);
+        assert_string_equal(d.items[1].message, n_hosts == 4 ? "spec.target.hosts[3]: host 'h1' is listed twice"
+                                                             : "spec.target.hosts[11]: host 'h1' is listed twice");
+        /* The grants start on line 14 + n_hosts. */
+        snprintf(want, sizeof(want), "database 'db0' is granted twice to application 'auth-api' (first at line %zu)",
+                 14 + n_hosts);
+        assert_string_equal(d.items[2].message, want);
+        assert_int_equal(d.items[2].line, 14 + (int) n_hosts + (int) n_grants - 1);
+        assert_int_equal(s.n_apps, 0);
+        manifest_set_done(&s);
+        diag_list_done(&d);
+}
+
+static void test_repeats_short_and_long_lists(void **state) {
+        check_repeats(4, 3);
+        check_repeats(12, 11);
+}
+
 static void test_validators(void **state) {
         assert_true(valid_dns_label("a"));
         assert_true(valid_dns_label("accounts-db"));
@@ -141,6 +185,7 @@ int main(void) {
                 cmocka_unit_test(test_other_yaml_ignored),
                 cmocka_unit_test(test_broken_foreign_yaml_is_not_an_error),
                 cmocka_unit_test(test_errors_are_collected),
+                cmocka_unit_test(test_repeats_short_and_long_lists),
                 cmocka_unit_test(test_validators),
         };
         return cmocka_run_group_tests_name("manifest", tests, NULL, NULL);

@@ -47,14 +47,19 @@ static void test_tuning(void **state) {
         assert_int_equal(t.max_parallel_workers_per_gather, 1);
 }
 
-static pgconf_input input(bool insecure) {
+static const pgconf_tls TLS = {
+        .cert_file = "/srv/db/tls/server.crt", .key_file = "/srv/db/tls/server.key", .ca_file = "/srv/db/tls/ca.crt",
+        .cert_id = "serial 1F, sha256 ab12, expires 2027-02-24 10:00:00 UTC",
+};
+
+static pgconf_input input(bool with_tls) {
         static const char *listen[] = { "10.99.0.2", "fd00::2" };
         return (pgconf_input) { .db = &DB, .listen_addresses = listen, .n_listen = 2, .socket_dir = "/srv/it's/run",
-                                .memory_bytes = 16ULL << 30, .os_user = "postgres", .insecure_host_auth = insecure };
+                                .memory_bytes = 16ULL << 30, .os_user = "postgres", .tls = with_tls ? &TLS : NULL };
 }
 
 static void test_managed(void **state) {
-        pgconf_input in = input(false);
+        pgconf_input in = input(true);
         _cleanup_free_ char *a = pgconf_managed(&in), *b = pgconf_managed(&in);
 
         assert_string_equal(a, b); /* deterministic: an unchanged document rewrites nothing */
@@ -67,8 +72,30 @@ static void test_managed(void **state) {
         assert_non_null(strstr(a, "\nmax_connections = 100\n"));
 }
 
+static void test_managed_tls(void **state) {
+        pgconf_input in = input(true);
+        _cleanup_free_ char *a = pgconf_managed(&in), *b = NULL;
+
+        assert_non_null(strstr(a, "\nssl = on\n"));
+        assert_non_null(strstr(a, "\nssl_cert_file = '/srv/db/tls/server.crt'\n"));
+        assert_non_null(strstr(a, "\nssl_key_file = '/srv/db/tls/server.key'\n"));
+        assert_non_null(strstr(a, "\nssl_ca_file = '/srv/db/tls/ca.crt'\n"));
+        assert_non_null(strstr(a, "\nssl_min_protocol_version = 'TLSv1.2'\n"));
+        /* The certificate's identity is in the file: a renewed certificate rewrites it (a reload). */
+        assert_non_null(strstr(a, "\n# certificate: serial 1F, sha256 ab12, expires 2027-02-24 10:00:00 UTC\n"));
+
+        /* No certificate yet: no TCP listener at all, and no TLS settings pointing at missing files. */
+        in = input(false);
+        b = pgconf_managed(&in);
+        assert_non_null(strstr(b, "\nlisten_addresses = ''\n"));
+        assert_null(strstr(b, "10.99.0.2"));
+        assert_non_null(strstr(b, "\nssl = off\n"));
+        assert_null(strstr(b, "ssl_cert_file"));
+        assert_non_null(strstr(b, "\nport = 5432\n"));
+}
+
 static void test_hba(void **state) {
-        pgconf_input in = input(false);
+        pgconf_input in = input(true);
         _cleanup_free_ char *h = pgconf_hba(&in);
 
         assert_string_equal(h, "# Managed by infrastream-agent: rewritten on every apply, do not edit.\n"
@@ -77,11 +104,15 @@ static void test_hba(void **state) {
                                "hostssl \"accounts-db\" \"auth-api\" 10.99.0.3/32 scram-sha-256\n"
                                "hostssl \"accounts-db\" \"auth-api\" fd00::3/128 scram-sha-256\n"
                                "hostssl \"accounts-db\" \"we \"\"quote\"\"\" 10.99.0.4/32 scram-sha-256\n");
-        in = input(true);
+        /* Before a certificate exists there is no TCP listener: no host lines of any kind (PostgreSQL
+         * flags hostssl lines as errors while ssl is off). */
+        in = input(false);
         free(h);
         h = pgconf_hba(&in);
-        assert_non_null(strstr(h, "\nhost    \"accounts-db\" \"auth-api\" 10.99.0.3/32 scram-sha-256\n"));
-        assert_non_null(strstr(h, "# WARNING: allow-insecure-host-auth is set"));
+        assert_string_equal(h, "# Managed by infrastream-agent: rewritten on every apply, do not edit.\n"
+                               "# TYPE  DATABASE  USER  ADDRESS  METHOD\n"
+                               "local   all       all         peer map=infrastream\n"
+                               "# 2 grant(s) waiting for the server certificate\n");
 }
 
 static void test_ident(void **state) {
@@ -126,7 +157,7 @@ static void test_unit_verifies(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_tuning),   cmocka_unit_test(test_managed),
+                cmocka_unit_test(test_tuning),   cmocka_unit_test(test_managed), cmocka_unit_test(test_managed_tls),
                 cmocka_unit_test(test_hba),      cmocka_unit_test(test_ident),
                 cmocka_unit_test(test_unit_verifies),
         };
