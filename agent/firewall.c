@@ -36,7 +36,7 @@ int firewall_desired(const doc_document *d, fw_db **ret, size_t *ret_n, char **r
                 const doc_database *db = &d->databases[i];
                 v[i].name = xstrdup(db->name);
                 v[i].port = (uint16_t) db->port;
-                fw_ranges_reserve(&v[i].allow[FW_V4], db->n_allow);
+                fw_ranges_reserve(&v[i].allow[FW_SET_H4], db->n_allow);
                 for (size_t j = 0; j < db->n_allow; j++) {
                         fw_family f;
                         fw_range r;
@@ -46,10 +46,17 @@ int firewall_desired(const doc_document *d, fw_db **ret, size_t *ret_n, char **r
                                 firewall_dbs_free(v, d->n_databases);
                                 return -EINVAL;
                         }
-                        fw_ranges_push(&v[i].allow[f], r);
+                        /* One address: the hash set; a network: the interval set. */
+                        if (r.lo == r.hi)
+                                fw_ranges_push(&v[i].allow[f == FW_V4 ? FW_SET_H4 : FW_SET_H6], r);
+                        else
+                                fw_ranges_push(&v[i].allow[f == FW_V4 ? FW_SET_N4 : FW_SET_N6], r);
                 }
-                for (int f = 0; f < FW_FAMILY_MAX; f++)
-                        fw_ranges_normalise(&v[i].allow[f]);
+                for (fw_set k = FW_SET_H4; k < FW_SET_MAX; k++)
+                        if (fw_set_hosts(k))
+                                fw_ranges_unique(&v[i].allow[k]);
+                        else
+                                fw_ranges_normalise(&v[i].allow[k]);
         }
         qsort_safe(v, d->n_databases, sizeof(fw_db), db_cmp);
         *ret = v;
@@ -109,9 +116,9 @@ void firewall_count_changes(fw_family f, const fw_ranges *old, const fw_ranges *
 
 static size_t count_addresses(const fw_db *db) {
         size_t n = 0;
-        for (fw_family f = FW_V4; f < FW_FAMILY_MAX; f++) {
+        for (fw_set k = FW_SET_H4; k < FW_SET_MAX; k++) {
                 _cleanup_free_ fw_prefix *p = NULL;
-                n += fw_ranges_prefixes(f, &db->allow[f], &p);
+                n += fw_ranges_prefixes(fw_set_family(k), &db->allow[k], &p);
         }
         return n;
 }
@@ -119,9 +126,10 @@ static size_t count_addresses(const fw_db *db) {
 /* --- the cache -------------------------------------------------------------------------------- */
 
 /* Layout (host byte order: the file never leaves the host): magic, nonce, genid, number of
- * databases; per database its name (u16 length + bytes), port, number of IPv4 and of IPv6 ranges,
- * the IPv4 ranges as u32 pairs, the IPv6 ranges as 128-bit pairs; then a checksum of all that. */
-#define CACHE_MAGIC "ISFWC02\n"
+ * databases; per database its name (u16 length + bytes), port, the number of ranges of each set
+ * (fw_set order: h4, n4, h6, n6), then each set's ranges, IPv4 ones as u32 pairs, IPv6 ones as
+ * 128-bit pairs; then a checksum of all that. */
+#define CACHE_MAGIC "ISFWC03\n"
 
 typedef struct fw_cache {
         bool valid;
@@ -144,7 +152,7 @@ static uint64_t checksum(const uint8_t *p, size_t n) {
 
         for (; i + 8 <= n; i += 8) {
                 uint64_t w;
-                memcpy(&w, p + i, sizeof(w));
+                memcpy_safe(&w, p + i, sizeof(w));
                 h = (h ^ w) * 0x100000001b3ULL;
                 h ^= h >> 29;
         }
@@ -173,7 +181,7 @@ static const void *take(reader *r, size_t n) {
 static void get(reader *r, void *out, size_t n) {
         const void *at = take(r, n);
         if (at)
-                memcpy(out, at, n);
+                memcpy_safe(out, at, n);
         else
                 memset(out, 0, n);
 }
@@ -195,7 +203,7 @@ static void cache_load(const agent_config *cfg, fw_cache *ret) {
         if (read_full_file(path, 1u << 30, &data, &size) < 0 || size < 8 + sizeof(sum) ||
             memcmp(data, CACHE_MAGIC, 8) != 0)
                 return;
-        memcpy(&sum, data + size - sizeof(sum), sizeof(sum));
+        memcpy_safe(&sum, data + size - sizeof(sum), sizeof(sum));
         if (sum != checksum((const uint8_t *) data, size - sizeof(sum)))
                 return; /* torn or damaged: the slow path reads the truth */
         r = (reader) { .p = (const uint8_t *) data, .len = size - sizeof(sum), .pos = 8 };
@@ -207,7 +215,7 @@ static void cache_load(const agent_config *cfg, fw_cache *ret) {
         c.dbs = n ? xcalloc(n, sizeof(fw_db)) : NULL;
         for (c.n = 0; c.n < n && !r.bad; c.n++) {
                 fw_db *db = &c.dbs[c.n];
-                uint32_t k[FW_FAMILY_MAX];
+                uint32_t k[FW_SET_MAX];
                 const char *name;
                 uint16_t len;
 
@@ -218,8 +226,9 @@ static void cache_load(const agent_config *cfg, fw_cache *ret) {
                 db->name = xstrndup(name, len);
                 get(&r, &db->port, sizeof(db->port));
                 get(&r, k, sizeof(k));
-                for (fw_family f = FW_V4; f < FW_FAMILY_MAX && !r.bad; f++) {
-                        size_t width = f == FW_V4 ? 2 * sizeof(uint32_t) : sizeof(fw_range);
+                for (fw_set f = FW_SET_H4; f < FW_SET_MAX && !r.bad; f++) {
+                        bool v4 = fw_set_family(f) == FW_V4;
+                        size_t width = v4 ? 2 * sizeof(uint32_t) : sizeof(fw_range);
                         const uint8_t *v = (size_t) k[f] <= (r.len - r.pos) / width ? take(&r, k[f] * width) : NULL;
                         if (!v) {
                                 r.bad = true;
@@ -227,13 +236,13 @@ static void cache_load(const agent_config *cfg, fw_cache *ret) {
                         }
                         db->allow[f] = (fw_ranges) { .v = k[f] ? xmalloc(k[f] * sizeof(fw_range)) : NULL,
                                                      .n = k[f], .alloc = k[f] };
-                        if (f == FW_V6) {
-                                memcpy(db->allow[f].v, v, k[f] * sizeof(fw_range));
+                        if (!v4) {
+                                memcpy_safe(db->allow[f].v, v, k[f] * sizeof(fw_range));
                                 continue;
                         }
                         for (uint32_t i = 0; i < k[f]; i++) {
                                 uint32_t pair[2];
-                                memcpy(pair, v + i * sizeof(pair), sizeof(pair));
+                                memcpy_safe(pair, v + i * sizeof(pair), sizeof(pair));
                                 db->allow[f].v[i] = (fw_range) { .lo = pair[0], .hi = pair[1] };
                         }
                 }
@@ -261,27 +270,35 @@ static void cache_save(const agent_config *cfg, const uint8_t nonce[NFT_NONCE_SI
         uint64_t sum;
 
         for (size_t i = 0; i < n; i++)
-                size += sizeof(uint16_t) + strlen(dbs[i].name) + sizeof(uint16_t) + 2 * sizeof(uint32_t) +
-                        dbs[i].allow[FW_V4].n * 2 * sizeof(uint32_t) + dbs[i].allow[FW_V6].n * sizeof(fw_range);
+                size += sizeof(uint16_t) + strlen(dbs[i].name) + sizeof(uint16_t) + FW_SET_MAX * sizeof(uint32_t) +
+                        (dbs[i].allow[FW_SET_H4].n + dbs[i].allow[FW_SET_N4].n) * 2 * sizeof(uint32_t) +
+                        (dbs[i].allow[FW_SET_H6].n + dbs[i].allow[FW_SET_N6].n) * sizeof(fw_range);
         buf = xmalloc(size);
-#define PUT(src, bytes) (memcpy(buf + len, (src), (bytes)), len += (bytes))
+#define PUT(src, bytes) (memcpy_safe(buf + len, (src), (bytes)), len += (bytes))
         PUT(CACHE_MAGIC, 8);
         PUT(nonce, NFT_NONCE_SIZE);
         PUT(&genid, sizeof(genid));
         PUT(&n32, sizeof(n32));
         for (size_t i = 0; i < n; i++) {
                 uint16_t name_len = (uint16_t) strlen(dbs[i].name);
-                uint32_t k[FW_FAMILY_MAX] = { (uint32_t) dbs[i].allow[FW_V4].n, (uint32_t) dbs[i].allow[FW_V6].n };
+                uint32_t k[FW_SET_MAX];
+                for (fw_set f = FW_SET_H4; f < FW_SET_MAX; f++)
+                        k[f] = (uint32_t) dbs[i].allow[f].n;
                 PUT(&name_len, sizeof(name_len));
                 PUT(dbs[i].name, name_len);
                 PUT(&dbs[i].port, sizeof(dbs[i].port));
                 PUT(k, sizeof(k));
-                for (size_t j = 0; j < k[FW_V4]; j++) {
-                        uint32_t pair[2] = { (uint32_t) dbs[i].allow[FW_V4].v[j].lo, (uint32_t) dbs[i].allow[FW_V4].v[j].hi };
-                        PUT(pair, sizeof(pair));
+                for (fw_set f = FW_SET_H4; f < FW_SET_MAX; f++) {
+                        if (fw_set_family(f) == FW_V6) {
+                                if (k[f])
+                                        PUT(dbs[i].allow[f].v, k[f] * sizeof(fw_range));
+                                continue;
+                        }
+                        for (size_t j = 0; j < k[f]; j++) {
+                                uint32_t pair[2] = { (uint32_t) dbs[i].allow[f].v[j].lo, (uint32_t) dbs[i].allow[f].v[j].hi };
+                                PUT(pair, sizeof(pair));
+                        }
                 }
-                if (k[FW_V6])
-                        PUT(dbs[i].allow[FW_V6].v, k[FW_V6] * sizeof(fw_range));
         }
         sum = checksum(buf, len);
         PUT(&sum, sizeof(sum));
@@ -387,9 +404,9 @@ static void problem(strbuf *p, const char *fmt, ...) {
         strbuf_append(p, msg);
 }
 
-static nft_live_set *live_set(nft_live *l, const char *db, fw_family f) {
+static nft_live_set *live_set(nft_live *l, const char *db, fw_set k) {
         for (size_t i = 0; i < l->n_sets; i++)
-                if (l->sets[i].db && streq(l->sets[i].db, db) && l->sets[i].family == f)
+                if (l->sets[i].db && streq(l->sets[i].db, db) && l->sets[i].set == k)
                         return &l->sets[i];
         return NULL;
 }
@@ -404,10 +421,10 @@ static bool live_has_db(const nft_live *l, const char *db) {
         return false;
 }
 
-/* Our rules for db, in chain order: exactly accept v4, accept v6, drop, on one port. Returns
+/* Our rules for db, in chain order: exactly accept h4, n4, h6, n6, drop, on one port. Returns
  * that port, or 0 when they are not in that shape. */
 static uint16_t live_rules_port(const nft_live *l, const char *db) {
-        nft_rule_kind want = NFT_RULE_ACCEPT_V4;
+        nft_rule_kind want = NFT_RULE_ACCEPT_H4;
         uint16_t port = 0;
 
         for (size_t i = 0; i < l->n_rules; i++) {
@@ -471,9 +488,9 @@ static void structure_problems(nft_live *l, const fw_db *dbs, size_t n, const fw
                                 problem(p, "the sets and rules of '%s' were missing", db);
                         continue;
                 }
-                for (fw_family f = FW_V4; f < FW_FAMILY_MAX; f++)
-                        if (!live_set(l, db, f)) {
-                                _cleanup_free_ char *name = nft_set_name(db, f);
+                for (fw_set k = FW_SET_H4; k < FW_SET_MAX; k++)
+                        if (!live_set(l, db, k)) {
+                                _cleanup_free_ char *name = nft_set_name(db, k);
                                 problem(p, "set '%s' was missing", name);
                         }
                 if (live_rules_port(l, db) == 0)
@@ -518,7 +535,7 @@ static char *describe_error(const nft_error *e, const doc_document *doc) {
         else if (streq(e->object, "rule"))
                 strbuf_printf(&b, "the kernel refused a rule of '%s'", strempty(e->db));
         else if (streq(e->object, "set") || streq(e->object, "elements")) {
-                _cleanup_free_ char *set = nft_set_name(strempty(e->db), e->family);
+                _cleanup_free_ char *set = nft_set_name(strempty(e->db), e->set);
                 strbuf_printf(&b, "the kernel refused %s '%s'", streq(e->object, "set") ? "set" : "the elements of set", set);
         } else
                 strbuf_append(&b, "the kernel refused the batch");
@@ -579,7 +596,7 @@ static int reconcile_once(const plan_ctx *ctx, results *res) {
         _cleanup_(nft_live_done) nft_live l = {};
         _cleanup_(nft_batch_freep) nft_batch *b = NULL;
         _cleanup_free_ char *err = NULL;
-        _cleanup_free_ const fw_ranges **cur = NULL; /* [db * 2 + family]: what each set holds now */
+        _cleanup_free_ const fw_ranges **cur = NULL; /* [db * FW_SET_MAX + set]: what each set holds now */
         _cleanup_(outcomes_done) outcomes o = {};
         _cleanup_(strbuf_done) strbuf problems = {};
         nft_error *errs = NULL;
@@ -599,15 +616,15 @@ static int reconcile_once(const plan_ctx *ctx, results *res) {
 
         structure_problems(&l, dbs, n, c, known, &problems);
 
-        cur = xcalloc(n * FW_FAMILY_MAX + 1, sizeof(fw_ranges *));
+        cur = xcalloc(n * FW_SET_MAX + 1, sizeof(fw_ranges *));
         for (size_t i = 0; i < n && problems.len == 0; i++) {
                 const fw_db *cdb = trusted ? find_db(c->dbs, c->n, dbs[i].name) : NULL;
                 if (!live_has_db(&l, dbs[i].name))
                         continue;
-                for (fw_family f = FW_V4; f < FW_FAMILY_MAX; f++) {
+                for (fw_set f = FW_SET_H4; f < FW_SET_MAX; f++) {
                         nft_live_set *s = live_set(&l, dbs[i].name, f);
                         if (cdb) {
-                                cur[i * FW_FAMILY_MAX + f] = &cdb->allow[f];
+                                cur[i * FW_SET_MAX + f] = &cdb->allow[f];
                                 continue;
                         }
                         r = nft_observe_elements(ctx->sock, l.genid, s, &err);
@@ -619,7 +636,7 @@ static int reconcile_once(const plan_ctx *ctx, results *res) {
                         }
                         if (s->elements_bad)
                                 problem(&problems, "set '%s' holds elements the agent never makes", s->name);
-                        cur[i * FW_FAMILY_MAX + f] = &s->elements;
+                        cur[i * FW_SET_MAX + f] = &s->elements;
                 }
         }
 
@@ -646,7 +663,7 @@ static int reconcile_once(const plan_ctx *ctx, results *res) {
                         if (l.sets[i].db && !find_db(dbs, n, l.sets[i].db))
                                 outcome_set(&o, l.sets[i].db, RES_REMOVED, NULL);
         } else {
-                memcpy(nonce, l.nonce, sizeof(nonce));
+                memcpy_safe(nonce, l.nonce, sizeof(nonce));
                 if (!l.table && n > 0) {
                         /* First apply: the table comes with its own nonce. */
                         if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
@@ -664,7 +681,7 @@ static int reconcile_once(const plan_ctx *ctx, results *res) {
                         }
                 for (size_t i = 0; i < l.n_sets; i++)
                         if (l.sets[i].db && !find_db(dbs, n, l.sets[i].db)) {
-                                nft_batch_del_set(b, l.sets[i].db, l.sets[i].family);
+                                nft_batch_del_set(b, l.sets[i].db, l.sets[i].set);
                                 outcome_set(&o, l.sets[i].db, RES_REMOVED, NULL);
                         }
                 for (size_t i = 0; i < n; i++) {
@@ -688,8 +705,8 @@ static int reconcile_once(const plan_ctx *ctx, results *res) {
                                                 nft_batch_del_rule(b, db->name, l.rules[j].handle);
                                 strbuf_printf(&detail, "port %u → %u", port, db->port);
                         }
-                        for (fw_family f = FW_V4; f < FW_FAMILY_MAX; f++) {
-                                const fw_ranges *now = cur[i * FW_FAMILY_MAX + f];
+                        for (fw_set f = FW_SET_H4; f < FW_SET_MAX; f++) {
+                                const fw_ranges *now = cur[i * FW_SET_MAX + f];
                                 _cleanup_(fw_ranges_done) fw_ranges del = {}, add = {};
                                 fw_ranges_diff(now, &db->allow[f], &del, &add);
                                 if (del.n)
@@ -699,7 +716,7 @@ static int reconcile_once(const plan_ctx *ctx, results *res) {
                                 /* Ranges in both lists give the same prefixes on both sides:
                                  * counting over the changed ones alone gives the same answer. */
                                 if (del.n || add.n)
-                                        prefix_changes(f, &del, &add, &added, &removed, &list, &listed);
+                                        prefix_changes(fw_set_family(f), &del, &add, &added, &removed, &list, &listed);
                                 /* We know what we committed: a difference is someone else's edit. */
                                 if (cdb && !fw_ranges_equal(now, &cdb->allow[f]))
                                         edited = true;

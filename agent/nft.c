@@ -69,10 +69,6 @@ fw_addr fw_family_max(fw_family f) {
         return f == FW_V4 ? (fw_addr) UINT32_MAX : ~(fw_addr) 0;
 }
 
-const char *fw_family_suffix(fw_family f) {
-        return f == FW_V4 ? "v4" : "v6";
-}
-
 static void addr_to_bytes(fw_family f, fw_addr a, uint8_t *out) {
         for (int i = (int) family_bits(f) / 8 - 1; i >= 0; i--) {
                 out[i] = (uint8_t) a;
@@ -131,7 +127,7 @@ int fw_parse_cidr(const char *s, fw_family *ret_family, fw_range *ret_range) {
                 n = slash ? (size_t) (slash - s) : strlen(s);
                 if (n == 0 || n >= sizeof(buf))
                         return -EINVAL;
-                memcpy(buf, s, n);
+                memcpy_safe(buf, s, n);
                 buf[n] = 0;
                 if (inet_pton(AF_INET6, buf, bytes) != 1)
                         return -EINVAL;
@@ -204,7 +200,7 @@ static void radix64(uint64_t *v, size_t n, unsigned first, unsigned passes) {
                 dst = t;
         }
         if (src != v)
-                memcpy(v, src, n * sizeof(uint64_t));
+                memcpy_safe(v, src, n * sizeof(uint64_t));
         free(tmp);
 }
 
@@ -253,6 +249,16 @@ void fw_ranges_normalise(fw_ranges *r) {
                 }
                 r->v[out++] = x;
         }
+        r->n = out;
+}
+
+void fw_ranges_unique(fw_ranges *r) {
+        size_t out = 0;
+
+        sort_by_start(r->v, r->n);
+        for (size_t i = 0; i < r->n; i++)
+                if (out == 0 || range_cmp(&r->v[out - 1], &r->v[i]) != 0)
+                        r->v[out++] = r->v[i];
         r->n = out;
 }
 
@@ -335,15 +341,28 @@ char *fw_prefix_to_string(fw_family f, const fw_prefix *p) {
         return xasprintf("%s/%u", a, p->len);
 }
 
+fw_family fw_set_family(fw_set s) {
+        return s == FW_SET_H4 || s == FW_SET_N4 ? FW_V4 : FW_V6;
+}
+
+bool fw_set_hosts(fw_set s) {
+        return s == FW_SET_H4 || s == FW_SET_H6;
+}
+
+const char *fw_set_suffix(fw_set s) {
+        static const char *const names[FW_SET_MAX] = { "h4", "n4", "h6", "n6" };
+        return names[s];
+}
+
 void fw_db_done(fw_db *db) {
         free(db->name);
-        for (int f = 0; f < FW_FAMILY_MAX; f++)
-                fw_ranges_done(&db->allow[f]);
+        for (int s = 0; s < FW_SET_MAX; s++)
+                fw_ranges_done(&db->allow[s]);
         *db = (fw_db) {};
 }
 
-char *nft_set_name(const char *db, fw_family f) {
-        return xasprintf("%s-%s", db, fw_family_suffix(f));
+char *nft_set_name(const char *db, fw_set s) {
+        return xasprintf("%s-%s", db, fw_set_suffix(s));
 }
 
 /* --- rules ------------------------------------------------------------------------------------ */
@@ -420,10 +439,10 @@ static struct nftnl_rule *rule_new(const char *db, nft_rule_kind kind, uint16_t 
         add_cmp_eq(r, &tcp, sizeof(tcp));
         add_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, sizeof(dport));
         add_cmp_eq(r, &dport, sizeof(dport));
-        if (kind == NFT_RULE_ACCEPT_V4 || kind == NFT_RULE_ACCEPT_V6) {
-                fw_family f = kind == NFT_RULE_ACCEPT_V4 ? FW_V4 : FW_V6;
+        if (kind < NFT_RULE_DROP) {
+                fw_family f = fw_set_family((fw_set) kind);
                 uint8_t proto = f == FW_V4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
-                _cleanup_free_ char *set = nft_set_name(db, f);
+                _cleanup_free_ char *set = nft_set_name(db, (fw_set) kind);
 
                 add_meta(r, NFT_META_NFPROTO);
                 add_cmp_eq(r, &proto, sizeof(proto));
@@ -510,7 +529,7 @@ static void decode_rule(const struct nftnl_rule *r, nft_live_rule *out) {
         if (out->port == 0)
                 return;
         sig = rule_signature(r);
-        for (nft_rule_kind k = NFT_RULE_ACCEPT_V4; k < NFT_RULE_OTHER; k++) {
+        for (nft_rule_kind k = NFT_RULE_ACCEPT_H4; k < NFT_RULE_OTHER; k++) {
                 _cleanup_free_ char *want = expected_signature(out->db, k, out->port);
                 if (streq(sig, want)) {
                         out->kind = k;
@@ -525,7 +544,7 @@ typedef struct msg_info {
         uint32_t seq;
         const char *object;
         int db; /* index into names, -1: none */
-        fw_family family;
+        fw_set set;
 } msg_info;
 
 typedef struct new_set {
@@ -570,12 +589,12 @@ static char *slot(nft_batch *b) {
 }
 
 static struct nlmsghdr *msg_begin(nft_batch *b, uint16_t type, uint16_t flags, const char *object, const char *db,
-                                  fw_family f) {
+                                  fw_set set) {
         if (b->n_msgs == b->alloc_msgs) {
                 b->alloc_msgs = b->alloc_msgs ? b->alloc_msgs * 2 : 16;
                 b->msgs = xrealloc(b->msgs, b->alloc_msgs * sizeof(msg_info));
         }
-        b->msgs[b->n_msgs++] = (msg_info) { .seq = b->seq, .object = object, .db = intern_name(b, db), .family = f };
+        b->msgs[b->n_msgs++] = (msg_info) { .seq = b->seq, .object = object, .db = intern_name(b, db), .set = set };
         return nftnl_nlmsg_build_hdr(slot(b), type, NFPROTO_INET, flags, b->seq++);
 }
 
@@ -619,7 +638,7 @@ void nft_batch_freep(nft_batch **b) {
 
 void nft_batch_del_table(nft_batch *b) {
         _cleanup_(nftnl_table_freep) struct nftnl_table *t = check_alloc(nftnl_table_alloc());
-        struct nlmsghdr *nlh = msg_begin(b, NFT_MSG_DELTABLE, 0, "table", NULL, FW_V4);
+        struct nlmsghdr *nlh = msg_begin(b, NFT_MSG_DELTABLE, 0, "table", NULL, FW_SET_H4);
 
         nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE);
         nftnl_table_nlmsg_build_payload(nlh, t);
@@ -629,7 +648,7 @@ void nft_batch_del_table(nft_batch *b) {
 void nft_batch_add_table(nft_batch *b, const uint8_t nonce[NFT_NONCE_SIZE]) {
         _cleanup_(nftnl_table_freep) struct nftnl_table *t = check_alloc(nftnl_table_alloc());
         _cleanup_(nftnl_udata_buf_freep) struct nftnl_udata_buf *u = check_alloc(nftnl_udata_buf_alloc(256));
-        struct nlmsghdr *nlh = msg_begin(b, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, "table", NULL, FW_V4);
+        struct nlmsghdr *nlh = msg_begin(b, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, "table", NULL, FW_SET_H4);
 
         if (!nftnl_udata_put_strz(u, NFTNL_UDATA_TABLE_COMMENT, NFT_TABLE_COMMENT) ||
             !nftnl_udata_put(u, NFT_UDATA_TABLE_NONCE, NFT_NONCE_SIZE, nonce))
@@ -643,7 +662,7 @@ void nft_batch_add_table(nft_batch *b, const uint8_t nonce[NFT_NONCE_SIZE]) {
 
 void nft_batch_add_chain(nft_batch *b) {
         _cleanup_(nftnl_chain_freep) struct nftnl_chain *c = check_alloc(nftnl_chain_alloc());
-        struct nlmsghdr *nlh = msg_begin(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, "chain", NULL, FW_V4);
+        struct nlmsghdr *nlh = msg_begin(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, "chain", NULL, FW_SET_H4);
 
         nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_TABLE);
         nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, NFT_CHAIN);
@@ -662,15 +681,17 @@ static uint32_t new_set_id(const nft_batch *b, const char *name) {
         return 0;
 }
 
-static void elements_msgs(nft_batch *b, const char *db, fw_family f, const char *set, const fw_ranges *r, bool add) {
+static void elements_msgs(nft_batch *b, const char *db, fw_set which, const char *set, const fw_ranges *r, bool add) {
         _cleanup_(nftnl_set_elem_freep) struct nftnl_set_elem *e = check_alloc(nftnl_set_elem_alloc());
+        fw_family f = fw_set_family(which);
+        bool hosts = fw_set_hosts(which);
         uint32_t id = new_set_id(b, set), klen = family_bits(f) / 8;
         fw_addr max = fw_family_max(f);
         size_t i = 0;
 
         while (i < r->n) {
                 struct nlmsghdr *nlh = msg_begin(b, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
-                                                 add ? NLM_F_CREATE : 0, "elements", db, f);
+                                                 add ? NLM_F_CREATE : 0, "elements", db, which);
                 struct nlattr *list;
 
                 mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, NFT_TABLE);
@@ -680,7 +701,7 @@ static void elements_msgs(nft_batch *b, const char *db, fw_family f, const char 
                 list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
                 /* An interval is a start element and an end element one past its last address
                  * (none when it reaches the top of the address space); both go in the same
-                 * message, as nft sends them. */
+                 * message, as nft sends them. A hash set's element is its one address. */
                 for (; i < r->n && (size_t) ((char *) mnl_nlmsg_get_payload_tail(nlh) - (char *) list) < ELEMENTS_NEST_LIMIT;
                      i++) {
                         uint8_t key[16];
@@ -692,7 +713,7 @@ static void elements_msgs(nft_batch *b, const char *db, fw_family f, const char 
                         nest = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
                         nftnl_set_elem_nlmsg_build_payload(nlh, e);
                         mnl_attr_nest_end(nlh, nest);
-                        if (r->v[i].hi == max)
+                        if (hosts || r->v[i].hi == max)
                                 continue;
                         addr_to_bytes(f, r->v[i].hi + 1, key);
                         nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, klen);
@@ -707,17 +728,19 @@ static void elements_msgs(nft_batch *b, const char *db, fw_family f, const char 
 }
 
 void nft_batch_add_sets(nft_batch *b, const fw_db *db) {
-        for (fw_family f = FW_V4; f < FW_FAMILY_MAX; f++) {
+        for (fw_set k = FW_SET_H4; k < FW_SET_MAX; k++) {
                 _cleanup_(nftnl_set_freep) struct nftnl_set *s = check_alloc(nftnl_set_alloc());
                 _cleanup_(nftnl_udata_buf_freep) struct nftnl_udata_buf *u = check_alloc(nftnl_udata_buf_alloc(64));
-                _cleanup_free_ char *name = nft_set_name(db->name, f);
-                struct nlmsghdr *nlh = msg_begin(b, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL, "set", db->name, f);
+                _cleanup_free_ char *name = nft_set_name(db->name, k);
+                struct nlmsghdr *nlh = msg_begin(b, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL, "set", db->name, k);
+                fw_family f = fw_set_family(k);
                 uint32_t id = ++b->next_set_id;
 
                 nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE);
                 nftnl_set_set_str(s, NFTNL_SET_NAME, name);
                 nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
-                nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL);
+                /* no flags: the kernel picks a hash backend for a plain set */
+                nftnl_set_set_u32(s, NFTNL_SET_FLAGS, fw_set_hosts(k) ? 0 : NFT_SET_INTERVAL);
                 nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, f == FW_V4 ? NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR);
                 nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, family_bits(f) / 8);
                 nftnl_set_set_u32(s, NFTNL_SET_ID, id);
@@ -730,14 +753,14 @@ void nft_batch_add_sets(nft_batch *b, const fw_db *db) {
 
                 b->new_sets = xrealloc(b->new_sets, (b->n_new_sets + 1) * sizeof(new_set));
                 b->new_sets[b->n_new_sets++] = (new_set) { .name = TAKE_PTR(name), .id = id };
-                elements_msgs(b, db->name, f, b->new_sets[b->n_new_sets - 1].name, &db->allow[f], true);
+                elements_msgs(b, db->name, k, b->new_sets[b->n_new_sets - 1].name, &db->allow[k], true);
         }
 }
 
-void nft_batch_del_set(nft_batch *b, const char *db, fw_family f) {
+void nft_batch_del_set(nft_batch *b, const char *db, fw_set k) {
         _cleanup_(nftnl_set_freep) struct nftnl_set *s = check_alloc(nftnl_set_alloc());
-        _cleanup_free_ char *name = nft_set_name(db, f);
-        struct nlmsghdr *nlh = msg_begin(b, NFT_MSG_DELSET, 0, "set", db, f);
+        _cleanup_free_ char *name = nft_set_name(db, k);
+        struct nlmsghdr *nlh = msg_begin(b, NFT_MSG_DELSET, 0, "set", db, k);
 
         nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE);
         nftnl_set_set_str(s, NFTNL_SET_NAME, name);
@@ -746,12 +769,12 @@ void nft_batch_del_set(nft_batch *b, const char *db, fw_family f) {
 }
 
 void nft_batch_add_rules(nft_batch *b, const fw_db *db) {
-        for (nft_rule_kind k = NFT_RULE_ACCEPT_V4; k < NFT_RULE_OTHER; k++) {
-                _cleanup_free_ char *set = k == NFT_RULE_DROP ? NULL : nft_set_name(db->name, k == NFT_RULE_ACCEPT_V4 ? FW_V4 : FW_V6);
+        for (nft_rule_kind k = NFT_RULE_ACCEPT_H4; k < NFT_RULE_OTHER; k++) {
+                _cleanup_free_ char *set = k == NFT_RULE_DROP ? NULL : nft_set_name(db->name, (fw_set) k);
                 _cleanup_(nftnl_rule_freep) struct nftnl_rule *r =
                         rule_new(db->name, k, db->port, set ? new_set_id(b, set) : 0);
                 struct nlmsghdr *nlh = msg_begin(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, "rule", db->name,
-                                                 k == NFT_RULE_ACCEPT_V6 ? FW_V6 : FW_V4);
+                                                 k == NFT_RULE_DROP ? FW_SET_H4 : (fw_set) k);
                 nftnl_rule_nlmsg_build_payload(nlh, r);
                 msg_end(b);
         }
@@ -759,7 +782,7 @@ void nft_batch_add_rules(nft_batch *b, const fw_db *db) {
 
 void nft_batch_del_rule(nft_batch *b, const char *db, uint64_t handle) {
         _cleanup_(nftnl_rule_freep) struct nftnl_rule *r = check_alloc(nftnl_rule_alloc());
-        struct nlmsghdr *nlh = msg_begin(b, NFT_MSG_DELRULE, 0, "rule", db, FW_V4);
+        struct nlmsghdr *nlh = msg_begin(b, NFT_MSG_DELRULE, 0, "rule", db, FW_SET_H4);
 
         nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE);
         nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, NFT_CHAIN);
@@ -768,9 +791,9 @@ void nft_batch_del_rule(nft_batch *b, const char *db, uint64_t handle) {
         msg_end(b);
 }
 
-void nft_batch_elements(nft_batch *b, const char *db, fw_family f, const fw_ranges *r, bool add) {
-        _cleanup_free_ char *set = nft_set_name(db, f);
-        elements_msgs(b, db, f, set, r, add);
+void nft_batch_elements(nft_batch *b, const char *db, fw_set k, const fw_ranges *r, bool add) {
+        _cleanup_free_ char *set = nft_set_name(db, k);
+        elements_msgs(b, db, k, set, r, add);
 }
 
 size_t nft_batch_end(nft_batch *b) {
@@ -982,7 +1005,7 @@ static int table_cb(const struct nlmsghdr *nlh, void *data) {
         if (ud && nftnl_udata_parse(ud, len, udata_cb, tb) >= 0 && tb[NFT_UDATA_TABLE_NONCE] &&
             nftnl_udata_len(tb[NFT_UDATA_TABLE_NONCE]) == NFT_NONCE_SIZE) {
                 c->live->has_nonce = true;
-                memcpy(c->live->nonce, nftnl_udata_get(tb[NFT_UDATA_TABLE_NONCE]), NFT_NONCE_SIZE);
+                memcpy_safe(c->live->nonce, nftnl_udata_get(tb[NFT_UDATA_TABLE_NONCE]), NFT_NONCE_SIZE);
         }
         return MNL_CB_OK;
 }
@@ -1029,10 +1052,14 @@ static int set_cb(const struct nlmsghdr *nlh, void *data) {
         out = &l->sets[l->n_sets++];
         *out = (nft_live_set) { .name = xstrdup(name) };
         n = strlen(name);
-        if (n > 3 && name[n - 3] == '-' && name[n - 2] == 'v' && (name[n - 1] == '4' || name[n - 1] == '6')) {
-                out->db = xstrndup(name, n - 3);
-                out->family = name[n - 1] == '4' ? FW_V4 : FW_V6;
-                out->ours = nftnl_set_get_u32(s, NFTNL_SET_FLAGS) == NFT_SET_INTERVAL &&
+        for (fw_set k = FW_SET_H4; k < FW_SET_MAX && !out->db; k++)
+                if (n > 3 && name[n - 3] == '-' && streq(name + n - 2, fw_set_suffix(k))) {
+                        out->db = xstrndup(name, n - 3);
+                        out->set = k;
+                        out->family = fw_set_family(k);
+                }
+        if (out->db) {
+                out->ours = nftnl_set_get_u32(s, NFTNL_SET_FLAGS) == (fw_set_hosts(out->set) ? 0 : NFT_SET_INTERVAL) &&
                             nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE) == (out->family == FW_V4 ? NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR) &&
                             nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN) == family_bits(out->family) / 8 &&
                             !nftnl_set_is_set(s, NFTNL_SET_DATA_TYPE) && !nftnl_set_is_set(s, NFTNL_SET_OBJ_TYPE) &&
@@ -1164,9 +1191,20 @@ static void decode_elements(struct nftnl_set *s, nft_live_set *out) {
                 v[n++] = (endpoint) { .key = addr_from_bytes(key, len),
                                       .end = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) &&
                                              (nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) & NFT_SET_ELEM_INTERVAL_END) };
+                if (fw_set_hosts(out->set) && nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) &&
+                    nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) != 0)
+                        out->elements_bad = true;
         }
         nftnl_set_elems_iter_destroy(it);
         qsort_safe(v, n, sizeof(endpoint), endpoint_cmp);
+        if (fw_set_hosts(out->set)) {
+                /* A hash set: every element is one address, in hash order. */
+                fw_ranges_reserve(&out->elements, n);
+                for (size_t i = 0; i < n; i++)
+                        fw_ranges_push(&out->elements, (fw_range) { .lo = v[i].key, .hi = v[i].key });
+                free(v);
+                return;
+        }
         for (size_t i = 0; i < n; i++) {
                 if (!v[i].end) {
                         if (open)
@@ -1262,7 +1300,8 @@ static void add_error(nft_batch *b, const struct nlmsghdr *nlh, nft_error **v, s
         if (!m)
                 return;
         e->db = m->db >= 0 ? xstrdup(b->names[m->db]) : NULL;
-        e->family = m->family;
+        e->set = m->set;
+        e->family = fw_set_family(m->set);
         if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS) || !streq(m->object, "elements"))
                 return;
         if (!(nlh->nlmsg_flags & NLM_F_CAPPED))

@@ -40,12 +40,14 @@ typedef struct fw_prefix {
 } fw_prefix;
 
 fw_addr fw_family_max(fw_family f);
-const char *fw_family_suffix(fw_family f); /* "v4", "v6" */
 /* "10.0.0.0/8", "fd00::1", "fd00::/64": -EINVAL unless the whole string is one address with an
  * optional prefix length. Host bits below the prefix are cleared (as pg_hba does). */
 int fw_parse_cidr(const char *s, fw_family *ret_family, fw_range *ret_range);
 void fw_ranges_reserve(fw_ranges *r, size_t n);
 void fw_ranges_push(fw_ranges *r, fw_range x);
+/* Sort and drop duplicates, merging nothing: the form of a plain (hash) set of host addresses,
+ * where adjacent hosts stay separate elements. */
+void fw_ranges_unique(fw_ranges *r);
 /* Sort, then merge overlapping and adjacent ranges: the form the kernel's interval set needs
  * (it refuses overlaps) and the one every comparison uses. */
 void fw_ranges_normalise(fw_ranges *r);
@@ -59,15 +61,30 @@ size_t fw_ranges_prefixes(fw_family f, const fw_ranges *r, fw_prefix **ret);
 char *fw_prefix_to_string(fw_family f, const fw_prefix *p);
 char *fw_addr_to_string(fw_family f, fw_addr a);
 
-/* One database's share of the table: sets <name>-v4 and <name>-v6 and three rules. */
+/* A database's four sets. Hosts (/32, /128 grants: the common case) go into plain hash sets,
+ * whose commit costs only the elements it changes; real networks go into interval sets (the
+ * kernel's rbtree, whose commit walks the whole set), which stay small. In rule order. */
+typedef enum fw_set {
+        FW_SET_H4, /* <db>-h4: ipv4_addr, single addresses */
+        FW_SET_N4, /* <db>-n4: ipv4_addr, flags interval */
+        FW_SET_H6,
+        FW_SET_N6,
+        FW_SET_MAX,
+} fw_set;
+
+fw_family fw_set_family(fw_set s);
+bool fw_set_hosts(fw_set s);
+const char *fw_set_suffix(fw_set s); /* "h4", "n4", "h6", "n6" */
+
+/* One database's share of the table: its four sets and five rules. */
 typedef struct fw_db {
         char *name;
         uint16_t port;
-        fw_ranges allow[FW_FAMILY_MAX]; /* normalised */
+        fw_ranges allow[FW_SET_MAX]; /* hosts: single-address ranges, unique; networks: normalised */
 } fw_db;
 
 void fw_db_done(fw_db *db);
-char *nft_set_name(const char *db, fw_family f);
+char *nft_set_name(const char *db, fw_set s);
 
 /* --- batches ---------------------------------------------------------------------------------- */
 
@@ -82,14 +99,16 @@ void nft_batch_del_table(nft_batch *b);
 void nft_batch_add_table(nft_batch *b, const uint8_t nonce[NFT_NONCE_SIZE]);
 /* type filter hook input priority filter; policy accept */
 void nft_batch_add_chain(nft_batch *b);
-/* Both sets of db (interval sets of ipv4_addr / ipv6_addr) with their elements. */
+/* The four sets of db (hash sets and interval sets of ipv4_addr / ipv6_addr) with their elements. */
 void nft_batch_add_sets(nft_batch *b, const fw_db *db);
-void nft_batch_del_set(nft_batch *b, const char *db, fw_family f);
-/* tcp dport P ip saddr @<db>-v4 accept, … ip6 saddr @<db>-v6 accept, tcp dport P drop; each
- * with the database's name as comment, appended to the chain. */
+void nft_batch_del_set(nft_batch *b, const char *db, fw_set s);
+/* tcp dport P ip saddr @<db>-h4 accept, … @<db>-n4 accept, … ip6 saddr @<db>-h6 accept, …
+ * @<db>-n6 accept, tcp dport P drop; each with the database's name as comment, appended to the
+ * chain. */
 void nft_batch_add_rules(nft_batch *b, const fw_db *db);
 void nft_batch_del_rule(nft_batch *b, const char *db, uint64_t handle);
-void nft_batch_elements(nft_batch *b, const char *db, fw_family f, const fw_ranges *r, bool add);
+/* Hash sets: one element per range (each a single address); interval sets: start and end. */
+void nft_batch_elements(nft_batch *b, const char *db, fw_set s, const fw_ranges *r, bool add);
 /* Close the batch; returns the number of messages between begin and end (0: nothing to send). */
 size_t nft_batch_end(nft_batch *b);
 /* The built bytes, for sending and for tests (valid until the batch is freed). */
@@ -110,7 +129,8 @@ typedef struct nft_error {
         int error;          /* positive errno */
         const char *object; /* "batch", "table", "chain", "set", "elements", "rule" */
         char *db;           /* NULL: table-wide */
-        fw_family family;   /* sets and elements */
+        fw_set set;         /* sets and elements */
+        fw_family family;   /* the set's */
         bool has_element;   /* the kernel pointed at one element (extended ack) */
         bool element_end;   /* ... the end of an interval: element is one past its last address */
         fw_addr element;
@@ -127,9 +147,12 @@ void nft_batch_collect_errors(nft_batch *b, const void *buf, size_t size, nft_er
  * another negative errno when the socket failed. */
 int nft_send(nft_socket *s, nft_batch *b, nft_error **ret, size_t *ret_n);
 
+/* The accept kinds are in fw_set order: kind k < NFT_RULE_DROP looks up set (fw_set) k. */
 typedef enum nft_rule_kind {
-        NFT_RULE_ACCEPT_V4,
-        NFT_RULE_ACCEPT_V6,
+        NFT_RULE_ACCEPT_H4,
+        NFT_RULE_ACCEPT_N4,
+        NFT_RULE_ACCEPT_H6,
+        NFT_RULE_ACCEPT_N6,
         NFT_RULE_DROP,
         NFT_RULE_OTHER, /* anything we never make */
 } nft_rule_kind;
@@ -141,12 +164,14 @@ typedef struct nft_live_chain {
 
 typedef struct nft_live_set {
         char *name;
-        char *db;          /* from the name <db>-v4/-v6; NULL for other names */
+        char *db;          /* from the name <db>-h4/-n4/-h6/-n6; NULL for other names */
+        fw_set set;
         fw_family family;
         bool ours;         /* the definition we make (key type, length, flags, no data) */
         bool elements_read;
-        bool elements_bad; /* elements that do not form intervals */
-        fw_ranges elements; /* the kernel's intervals, sorted, as they are (adjacent ones unmerged) */
+        bool elements_bad; /* elements that do not form intervals (or, in a hash set, carry flags) */
+        fw_ranges elements; /* the kernel's intervals (hash sets: single addresses), sorted, as they
+                             * are (adjacent ones unmerged) */
 } nft_live_set;
 
 typedef struct nft_live_rule {

@@ -70,6 +70,11 @@ static inline void qsort_safe(void *base, size_t n, size_t size, int (*cmp)(cons
                 qsort(base, n, size, cmp);
 }
 
+/* memcpy() must not be given NULL, not even for zero bytes; empty arrays here are NULL. */
+static inline void *memcpy_safe(void *dst, const void *src, size_t n) {
+        return n ? memcpy(dst, src, n) : dst;
+}
+
 /* Wipe a buffer that held a secret before it goes back to the allocator. */
 static inline void erase_and_free(char *s) {
         if (!s)

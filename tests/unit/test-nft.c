@@ -115,12 +115,10 @@ static size_t parse_elements(const struct nlmsghdr *nlh, char **ret_set, elem **
 
 static fw_db one_db(void) {
         fw_db db = { .name = xstrdup("accounts-db"), .port = 5432 };
-        add_cidr(&db.allow[FW_V4], FW_V4, "192.168.1.1/32");
-        add_cidr(&db.allow[FW_V4], FW_V4, "10.0.0.0/8");
-        add_cidr(&db.allow[FW_V6], FW_V6, "fd00::/64");
-        add_cidr(&db.allow[FW_V6], FW_V6, "::1");
-        for (int f = 0; f < FW_FAMILY_MAX; f++)
-                fw_ranges_normalise(&db.allow[f]);
+        add_cidr(&db.allow[FW_SET_H4], FW_V4, "192.168.1.1/32");
+        add_cidr(&db.allow[FW_SET_N4], FW_V4, "10.0.0.0/8");
+        add_cidr(&db.allow[FW_SET_N6], FW_V6, "fd00::/64");
+        add_cidr(&db.allow[FW_SET_H6], FW_V6, "::1");
         return db;
 }
 
@@ -337,9 +335,10 @@ static void test_diff(void **state) {
 static void test_batch_one_database(void **state) {
         static const uint8_t nonce[NFT_NONCE_SIZE] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
         static const uint16_t types[] = {
-                NFNL_MSG_BATCH_BEGIN, NFT_MSG_NEWTABLE,    NFT_MSG_NEWCHAIN, NFT_MSG_NEWSET,   NFT_MSG_NEWSETELEM,
-                NFT_MSG_NEWSET,       NFT_MSG_NEWSETELEM,  NFT_MSG_NEWRULE,  NFT_MSG_NEWRULE,  NFT_MSG_NEWRULE,
-                NFNL_MSG_BATCH_END,
+                NFNL_MSG_BATCH_BEGIN, NFT_MSG_NEWTABLE,   NFT_MSG_NEWCHAIN, NFT_MSG_NEWSET,     NFT_MSG_NEWSETELEM,
+                NFT_MSG_NEWSET,       NFT_MSG_NEWSETELEM, NFT_MSG_NEWSET,   NFT_MSG_NEWSETELEM, NFT_MSG_NEWSET,
+                NFT_MSG_NEWSETELEM,   NFT_MSG_NEWRULE,    NFT_MSG_NEWRULE,  NFT_MSG_NEWRULE,    NFT_MSG_NEWRULE,
+                NFT_MSG_NEWRULE,      NFNL_MSG_BATCH_END,
         };
         fw_db db = one_db();
         nft_batch *b = nft_batch_new(42);
@@ -394,54 +393,70 @@ static void test_batch_one_database(void **state) {
                 assert_int_equal(nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY), NF_ACCEPT);
                 nftnl_chain_free(c);
         }
-        /* the sets: interval sets of ipv4_addr (7) and ipv6_addr (8) */
-        for (int f = 0; f < FW_FAMILY_MAX; f++) {
+        /* the sets: hash sets (no flags) and interval sets of ipv4_addr (7) and ipv6_addr (8) */
+        for (fw_set k = FW_SET_H4; k < FW_SET_MAX; k++) {
+                static const char *const names[] = { "accounts-db-h4", "accounts-db-n4", "accounts-db-h6", "accounts-db-n6" };
+                bool v4 = k == FW_SET_H4 || k == FW_SET_N4;
                 struct nftnl_set *s = nftnl_set_alloc();
-                assert_true(nftnl_set_nlmsg_parse(m.v[3 + 2 * f], s) >= 0);
-                assert_string_equal(nftnl_set_get_str(s, NFTNL_SET_NAME), f == FW_V4 ? "accounts-db-v4" : "accounts-db-v6");
+                assert_true(nftnl_set_nlmsg_parse(m.v[3 + 2 * k], s) >= 0);
+                assert_string_equal(nftnl_set_get_str(s, NFTNL_SET_NAME), names[k]);
                 assert_string_equal(nftnl_set_get_str(s, NFTNL_SET_TABLE), "infrastream");
-                assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_FLAGS), NFT_SET_INTERVAL);
-                assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE), f == FW_V4 ? 7 : 8);
-                assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN), f == FW_V4 ? 4 : 16);
+                assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_FLAGS), fw_set_hosts(k) ? 0 : NFT_SET_INTERVAL);
+                assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE), v4 ? 7 : 8);
+                assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN), v4 ? 4 : 16);
                 assert_true(nftnl_set_get_u32(s, NFTNL_SET_ID) != 0);
                 assert_false(nftnl_set_is_set(s, NFTNL_SET_DATA_TYPE));
                 nftnl_set_free(s);
         }
-        /* elements: each interval is a start and an end one past its last address */
+        /* elements: a host is one element; an interval is a start and an end one past its last address */
         {
                 _cleanup_free_ char *set = NULL;
                 _cleanup_free_ elem *e = NULL;
                 size_t n = parse_elements(m.v[4], &set, &e);
-                assert_string_equal(set, "accounts-db-v4");
-                assert_int_equal(n, 4);
-                assert_true(e[0].key == v4("10.0.0.0") && !e[0].end);
-                assert_true(e[1].key == v4("11.0.0.0") && e[1].end);
-                assert_true(e[2].key == v4("192.168.1.1") && !e[2].end);
-                assert_true(e[3].key == v4("192.168.1.2") && e[3].end);
+                assert_string_equal(set, "accounts-db-h4");
+                assert_int_equal(n, 1);
+                assert_true(e[0].key == v4("192.168.1.1") && !e[0].end);
         }
         {
                 _cleanup_free_ char *set = NULL;
                 _cleanup_free_ elem *e = NULL;
                 size_t n = parse_elements(m.v[6], &set, &e);
-                assert_string_equal(set, "accounts-db-v6");
-                assert_int_equal(n, 4);
-                assert_true(e[0].key == v6("::1") && !e[0].end);
-                assert_true(e[1].key == v6("::2") && e[1].end);
-                assert_true(e[2].key == v6("fd00::") && !e[2].end);
-                assert_true(e[3].key == v6("fd00:0:0:1::") && e[3].end);
+                assert_string_equal(set, "accounts-db-n4");
+                assert_int_equal(n, 2);
+                assert_true(e[0].key == v4("10.0.0.0") && !e[0].end);
+                assert_true(e[1].key == v4("11.0.0.0") && e[1].end);
         }
-        /* rules: tcp dport 5432 ip saddr @accounts-db-v4 accept, … ip6 …, tcp dport 5432 drop */
         {
-                rule_view r4 = view_rule(m.v[7]), r6 = view_rule(m.v[8]), rd = view_rule(m.v[9]);
+                _cleanup_free_ char *set = NULL;
+                _cleanup_free_ elem *e = NULL;
+                size_t n = parse_elements(m.v[8], &set, &e);
+                assert_string_equal(set, "accounts-db-h6");
+                assert_int_equal(n, 1);
+                assert_true(e[0].key == v6("::1") && !e[0].end);
+        }
+        {
+                _cleanup_free_ char *set = NULL;
+                _cleanup_free_ elem *e = NULL;
+                size_t n = parse_elements(m.v[10], &set, &e);
+                assert_string_equal(set, "accounts-db-n6");
+                assert_int_equal(n, 2);
+                assert_true(e[0].key == v6("fd00::") && !e[0].end);
+                assert_true(e[1].key == v6("fd00:0:0:1::") && e[1].end);
+        }
+        /* rules: tcp dport 5432 ip saddr @accounts-db-h4 accept, … @accounts-db-n4 accept, the same
+         * for ip6, tcp dport 5432 drop */
+        {
+                static const char *const sets[] = { "accounts-db-h4", "accounts-db-n4", "accounts-db-h6", "accounts-db-n6" };
                 const char *accept = "meta cmp payload cmp meta cmp payload lookup immediate ";
-                assert_string_equal(r4.names, accept);
-                assert_string_equal(r4.set, "accounts-db-v4");
-                assert_int_equal(r4.verdict, NF_ACCEPT);
-                assert_int_equal(r4.port, 5432);
-                assert_string_equal(r4.comment, "accounts-db");
-                assert_string_equal(r6.names, accept);
-                assert_string_equal(r6.set, "accounts-db-v6");
-                assert_int_equal(r6.verdict, NF_ACCEPT);
+                rule_view rd = view_rule(m.v[15]);
+                for (int k = 0; k < 4; k++) {
+                        rule_view r = view_rule(m.v[11 + k]);
+                        assert_string_equal(r.names, accept);
+                        assert_string_equal(r.set, sets[k]);
+                        assert_int_equal(r.verdict, NF_ACCEPT);
+                        assert_int_equal(r.port, 5432);
+                        assert_string_equal(r.comment, "accounts-db");
+                }
                 assert_string_equal(rd.names, "meta cmp payload cmp immediate ");
                 assert_int_equal(rd.verdict, NF_DROP);
                 assert_int_equal(rd.port, 5432);
@@ -458,24 +473,29 @@ static void test_batch_edges(void **state) {
         msgs m;
 
         /* The top of the address space has no end element (it would overflow); /0 is one element. */
-        add_cidr(&db.allow[FW_V4], FW_V4, "255.255.255.0/24");
-        add_cidr(&db.allow[FW_V6], FW_V6, "::/0");
+        add_cidr(&db.allow[FW_SET_N4], FW_V4, "255.255.255.0/24");
+        add_cidr(&db.allow[FW_SET_N6], FW_V6, "::/0");
         nft_batch_add_sets(b, &db);
-        assert_int_equal(nft_batch_end(b), 4);
+        /* set h4, set n4, elements n4, set h6, set n6, elements n6: empty sets get no element message */
+        assert_int_equal(nft_batch_end(b), 6);
         m = batch_messages(b);
-        assert_int_equal(m.n, 6);
+        assert_int_equal(m.n, 8);
         /* no generation check asked for */
         assert_int_equal(mnl_nlmsg_get_payload_len(m.v[0]), sizeof(struct nfgenmsg));
         {
                 _cleanup_free_ char *set = NULL;
                 _cleanup_free_ elem *e = NULL;
-                assert_int_equal(parse_elements(m.v[2], &set, &e), 1);
+                assert_int_equal(msg_type(m.v[3]), NFT_MSG_NEWSETELEM);
+                assert_int_equal(parse_elements(m.v[3], &set, &e), 1);
+                assert_string_equal(set, "all-n4");
                 assert_true(e[0].key == v4("255.255.255.0") && !e[0].end);
         }
         {
                 _cleanup_free_ char *set = NULL;
                 _cleanup_free_ elem *e = NULL;
-                assert_int_equal(parse_elements(m.v[4], &set, &e), 1);
+                assert_int_equal(msg_type(m.v[6]), NFT_MSG_NEWSETELEM);
+                assert_int_equal(parse_elements(m.v[6], &set, &e), 1);
+                assert_string_equal(set, "all-n6");
                 assert_true(e[0].key == 0 && !e[0].end);
         }
         free(m.v);
@@ -483,14 +503,15 @@ static void test_batch_edges(void **state) {
 
         /* An empty set gets no element message at all; an empty batch has nothing to send. */
         b = nft_batch_new(0);
-        nft_batch_elements(b, "all", FW_V4, &(fw_ranges) {}, true);
+        nft_batch_elements(b, "all", FW_SET_N4, &(fw_ranges) {}, true);
         assert_int_equal(nft_batch_end(b), 0);
         nft_batch_free(b);
         fw_db_done(&db);
 }
 
-/* 20,000 hosts: the element list is split over messages whose nest stays under 64 KiB, no
- * interval is split across two messages, and nothing is lost. */
+/* 20,000 single-address intervals: the element list is split over messages whose nest stays
+ * under 64 KiB, no interval is split across two messages, and nothing is lost. The same hosts in
+ * a hash set are one element each. */
 static void test_batch_split(void **state) {
         fw_ranges r = {};
         nft_batch *b = nft_batch_new(0);
@@ -500,7 +521,7 @@ static void test_batch_split(void **state) {
 
         for (uint32_t i = 0; i < 20000; i++)
                 fw_ranges_push(&r, (fw_range) { v4("10.0.0.0") + 2 * i, v4("10.0.0.0") + 2 * i });
-        nft_batch_elements(b, "big", FW_V4, &r, false);
+        nft_batch_elements(b, "big", FW_SET_N4, &r, false);
         assert_true(nft_batch_end(b) > 1);
         m = batch_messages(b);
         for (size_t i = 0; i < m.n; i++) {
@@ -512,7 +533,7 @@ static void test_batch_split(void **state) {
                 n_msgs++;
                 assert_true(m.v[i]->nlmsg_len < 65536 + 256);
                 n = parse_elements(m.v[i], &set, &e);
-                assert_string_equal(set, "big-v4");
+                assert_string_equal(set, "big-n4");
                 assert_int_equal(n % 2, 0);
                 for (size_t j = 0; j < n; j += 2) {
                         assert_true(e[j].key == expect && !e[j].end);
@@ -523,6 +544,31 @@ static void test_batch_split(void **state) {
         }
         assert_true(n_msgs > 1);
         assert_int_equal(total, 40000);
+        free(m.v);
+        nft_batch_free(b);
+
+        b = nft_batch_new(0);
+        nft_batch_elements(b, "big", FW_SET_H4, &r, true);
+        assert_true(nft_batch_end(b) > 1);
+        m = batch_messages(b);
+        total = 0;
+        expect = v4("10.0.0.0");
+        for (size_t i = 0; i < m.n; i++) {
+                _cleanup_free_ char *set = NULL;
+                _cleanup_free_ elem *e = NULL;
+                size_t n;
+                if (msg_type(m.v[i]) != NFT_MSG_NEWSETELEM)
+                        continue;
+                assert_true(m.v[i]->nlmsg_len < 65536 + 256);
+                n = parse_elements(m.v[i], &set, &e);
+                assert_string_equal(set, "big-h4");
+                for (size_t j = 0; j < n; j++) {
+                        assert_true(e[j].key == expect && !e[j].end);
+                        expect += 2;
+                }
+                total += n;
+        }
+        assert_int_equal(total, 20000);
         free(m.v);
         nft_batch_free(b);
         fw_ranges_done(&r);
@@ -569,7 +615,7 @@ static void test_errors_mapped(void **state) {
         char buf[4096];
         msgs m;
 
-        add_cidr(&other.allow[FW_V4], FW_V4, "172.16.0.1/32");
+        add_cidr(&other.allow[FW_SET_N4], FW_V4, "172.16.0.0/30");
         nft_batch_add_table(b, (const uint8_t[NFT_NONCE_SIZE]) {});
         nft_batch_add_chain(b);
         nft_batch_add_sets(b, &a);
@@ -577,23 +623,27 @@ static void test_errors_mapped(void **state) {
         nft_batch_add_sets(b, &other);
         nft_batch_end(b);
         m = batch_messages(b);
-        /* 0 begin, 1 table, 2 chain, 3 set a-v4, 4 elements a-v4, 5 set a-v6, 6 elements a-v6,
-         * 7-9 rules, 10 set billing-v4, 11 elements billing-v4, 12 set billing-v6, 13 end */
-        assert_int_equal(msg_type(m.v[6]), NFT_MSG_NEWSETELEM);
-        assert_int_equal(msg_type(m.v[11]), NFT_MSG_NEWSETELEM);
+        /* 0 begin, 1 table, 2 chain, 3-10 sets a-h4, a-n4, a-h6, a-n6 each with its elements,
+         * 11-15 rules, 16 set billing-h4, 17 set billing-n4, 18 elements billing-n4, 19 set
+         * billing-h6, 20 set billing-n6, 21 end */
+        assert_int_equal(msg_type(m.v[8]), NFT_MSG_NEWSETELEM);
+        assert_int_equal(msg_type(m.v[10]), NFT_MSG_NEWSETELEM);
+        assert_int_equal(msg_type(m.v[18]), NFT_MSG_NEWSETELEM);
 
-        /* The third element of a-v6 (the start of fd00::/64), then the end of 172.16.0.1. */
-        len += fake_error(buf + len, m.v[6], EEXIST, element_offset(m.v[6], 2));
-        len += fake_error(buf + len, m.v[11], ENOSPC, element_offset(m.v[11], 1));
-        len += fake_error(buf + len, m.v[8], EOPNOTSUPP, -1);
+        /* The first element of a-n6 (the start of fd00::/64), the end of 172.16.0.0/30, the host ::1. */
+        len += fake_error(buf + len, m.v[10], EEXIST, element_offset(m.v[10], 0));
+        len += fake_error(buf + len, m.v[18], ENOSPC, element_offset(m.v[18], 1));
+        len += fake_error(buf + len, m.v[13], EOPNOTSUPP, -1);
         len += fake_error(buf + len, m.v[0], ERESTART, -1);
+        len += fake_error(buf + len, m.v[8], EEXIST, element_offset(m.v[8], 0));
         nft_batch_collect_errors(b, buf, len, &errs, &n_errs);
-        assert_int_equal(n_errs, 4);
+        assert_int_equal(n_errs, 5);
 
         assert_int_equal(errs[0].error, EEXIST);
         assert_string_equal(errs[0].object, "elements");
         assert_string_equal(errs[0].db, "accounts-db");
         assert_int_equal(errs[0].family, FW_V6);
+        assert_int_equal(errs[0].set, FW_SET_N6);
         assert_true(errs[0].has_element);
         assert_false(errs[0].element_end);
         assert_true(errs[0].element == v6("fd00::"));
@@ -601,9 +651,10 @@ static void test_errors_mapped(void **state) {
         assert_int_equal(errs[1].error, ENOSPC);
         assert_string_equal(errs[1].db, "billing-db");
         assert_int_equal(errs[1].family, FW_V4);
+        assert_int_equal(errs[1].set, FW_SET_N4);
         assert_true(errs[1].has_element);
         assert_true(errs[1].element_end);
-        assert_true(errs[1].element == v4("172.16.0.2"));
+        assert_true(errs[1].element == v4("172.16.0.4"));
 
         assert_string_equal(errs[2].object, "rule");
         assert_string_equal(errs[2].db, "accounts-db");
@@ -612,6 +663,13 @@ static void test_errors_mapped(void **state) {
         assert_string_equal(errs[3].object, "batch");
         assert_null(errs[3].db);
         assert_int_equal(errs[3].error, ERESTART);
+
+        assert_string_equal(errs[4].object, "elements");
+        assert_int_equal(errs[4].set, FW_SET_H6);
+        assert_int_equal(errs[4].family, FW_V6);
+        assert_true(errs[4].has_element);
+        assert_false(errs[4].element_end);
+        assert_true(errs[4].element == v6("::1"));
 
         nft_errors_free(errs, n_errs);
         free(m.v);
@@ -624,7 +682,8 @@ static void test_errors_mapped(void **state) {
 
 static void test_desired(void **state) {
         doc_database dbs[] = {
-                { .name = "zeta", .port = 5433, .allow = (char *[]) { "10.0.0.2/32", "10.0.0.1/32", "fd00::1/128" }, .n_allow = 3 },
+                { .name = "zeta", .port = 5433, .allow = (char *[]) { "10.0.0.2/32", "10.0.0.1/32", "fd00::1/128", "10.0.0.2",
+                                                                      "10.1.0.0/25", "10.1.0.128/25", "fd00:1::/64" }, .n_allow = 7 },
                 { .name = "alpha", .port = 5432, .allow = (char *[]) { "0.0.0.0/0" }, .n_allow = 1 },
         };
         doc_document d = { .databases = dbs, .n_databases = 2 };
@@ -636,13 +695,21 @@ static void test_desired(void **state) {
         assert_int_equal(firewall_desired(&d, &v, &n, &err, &bad), 0);
         assert_int_equal(n, 2);
         assert_string_equal(v[0].name, "alpha");
-        assert_int_equal(v[0].allow[FW_V4].n, 1);
-        assert_int_equal(v[0].allow[FW_V6].n, 0);
+        assert_int_equal(v[0].allow[FW_SET_N4].n, 1);
+        assert_int_equal(v[0].allow[FW_SET_H4].n, 0);
+        assert_int_equal(v[0].allow[FW_SET_H6].n, 0);
+        assert_int_equal(v[0].allow[FW_SET_N6].n, 0);
         assert_string_equal(v[1].name, "zeta");
         assert_int_equal(v[1].port, 5433);
-        assert_int_equal(v[1].allow[FW_V4].n, 1); /* .1 and .2 are adjacent: one interval */
-        check_range(&v[1].allow[FW_V4].v[0], v4("10.0.0.1"), v4("10.0.0.2"));
-        assert_int_equal(v[1].allow[FW_V6].n, 1);
+        /* Hosts go to the hash set, sorted and unique but never merged (.1 and .2 stay two) */
+        assert_int_equal(v[1].allow[FW_SET_H4].n, 2);
+        check_range(&v[1].allow[FW_SET_H4].v[0], v4("10.0.0.1"), v4("10.0.0.1"));
+        check_range(&v[1].allow[FW_SET_H4].v[1], v4("10.0.0.2"), v4("10.0.0.2"));
+        /* networks to the interval set, merged */
+        assert_int_equal(v[1].allow[FW_SET_N4].n, 1);
+        check_range(&v[1].allow[FW_SET_N4].v[0], v4("10.1.0.0"), v4("10.1.0.255"));
+        assert_int_equal(v[1].allow[FW_SET_H6].n, 1);
+        assert_int_equal(v[1].allow[FW_SET_N6].n, 1);
         firewall_dbs_free(v, n);
 
         dbs[0].allow[1] = "10.0.0.1/40";
