@@ -1,5 +1,4 @@
 /* libyaml event stream → node tree with marks, anchors, merge keys and resource bounds. */
-#include <sys/random.h>
 #include <yaml.h>
 
 #include "yaml-tree.h"
@@ -86,20 +85,7 @@ static ynode *node_new(loader *l, ynode_type t, const yaml_mark_t *m, const yaml
 #define MAX_ANCHORS 10000
 
 /* Aliases are looked up through a hash index: a file may hold a million aliases and a document
- * ten thousand anchors, too many for a scan each. The hash is seeded once per process, so that
- * names chosen to collide cannot be prepared in advance; the seed changes nothing observable. */
-static uint64_t anchor_seed(void) {
-        static uint64_t seed;
-        static bool seeded;
-
-        if (!seeded) {
-                if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
-                        seed = (uint64_t) (uintptr_t) &seed; /* ASLR: weaker, still not known in advance */
-                seeded = true;
-        }
-        return seed;
-}
-
+ * ten thousand anchors, too many for a scan each. The hash is seeded per process (hash_seed()). */
 static size_t anchor_hash(const loader *l, const char *name) {
         uint64_t h = 0xcbf29ce484222325ULL ^ l->seed;
 
@@ -389,7 +375,7 @@ int yaml_load(const char *path, const char *data, size_t size, const yaml_limits
         yaml_parser_t parser;
         yfile *f = xcalloc(1, sizeof(yfile));
         loader l = { .file = f, .lim = lim ? lim : &yaml_limits_default, .diags = diags, .quiet = quiet_syntax,
-                     .seed = anchor_seed() };
+                     .seed = hash_seed() };
         bool done = false;
 
         f->path = xstrdup(path);

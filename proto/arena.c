@@ -90,9 +90,7 @@ char *arena_concat(arena *a, ...) {
         return p;
 }
 
-/* The pool holds names from files anyone may write: seeded once per process, so that names
- * chosen to collide cannot be prepared in advance. */
-static uint64_t pool_seed(void) {
+uint64_t hash_seed(void) {
         static uint64_t seed;
         static bool seeded;
 
@@ -105,7 +103,7 @@ static uint64_t pool_seed(void) {
 }
 
 void strpool_init(strpool *p, arena *a) {
-        *p = (strpool) { .arena = a, .seed = pool_seed() };
+        *p = (strpool) { .arena = a, .seed = hash_seed() };
 }
 
 void strpool_done(strpool *p) {

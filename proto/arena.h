@@ -35,3 +35,7 @@ void strpool_done(strpool *p);      /* frees the index; the strings stay in the 
 const char *strpool_intern(strpool *p, const char *s);
 /* The interned copy of s, or NULL when s is not in the pool. */
 const char *strpool_find(const strpool *p, const char *s);
+
+/* A random seed, the same for the whole process, for hash tables keyed by names from files anyone
+ * may write (the string pool, YAML anchors): names chosen to collide cannot be prepared in advance. */
+uint64_t hash_seed(void);

@@ -12,29 +12,15 @@
 #include "fileio.h"
 #include "macro.h"
 #include "sign.h"
+#include "x509.h"
 
 /* Must match document.c, so an envelope reads like the document it wraps. */
 #define SIGN_JSON_FLAGS (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 #define KEY_FILE_MAX (64u * 1024u)
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free_all);
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
-
-/* "what: <OpenSSL's reason>", emptying the error queue so the next call starts clean. */
-static char *openssl_error(const char *what) {
-        unsigned long e = ERR_peek_last_error();
-        char buf[256];
-
-        if (e == 0)
-                snprintf(buf, sizeof(buf), "unknown error");
-        else
-                ERR_error_string_n(e, buf, sizeof(buf));
-        ERR_clear_error();
-        return xasprintf("%s: %s", what, buf);
-}
 
 /* json-c signals allocation failure with NULL or -1; like xmalloc(), we do not limp on. */
 static json_object *checked(json_object *o) {
@@ -110,7 +96,7 @@ static int load_key(const char *path, bool private, EVP_PKEY **ret, char **ret_e
         }
         bio = BIO_new_mem_buf(pem, (int) size);
         if (!bio) {
-                set_error(ret_error, openssl_error("cannot allocate a BIO"));
+                set_error(ret_error, x509_openssl_error("cannot allocate a BIO"));
                 return -ENOMEM;
         }
         pkey = private ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL)
@@ -119,7 +105,7 @@ static int load_key(const char *path, bool private, EVP_PKEY **ret, char **ret_e
         explicit_bzero(pem, size);
         if (!pkey) {
                 _cleanup_free_ char *what = xasprintf("cannot parse %s key '%s'", private ? "private" : "public", path);
-                set_error(ret_error, openssl_error(what));
+                set_error(ret_error, x509_openssl_error(what));
                 return -EINVAL;
         }
         if (!EVP_PKEY_is_a(pkey, "ED25519")) {
@@ -224,7 +210,7 @@ int sign_document(const doc_document *d, const char *private_key_path, char **re
         if (r >= 0)
                 r = key_id(pkey, id);
         if (r < 0) {
-                set_error(ret_error, openssl_error("cannot hash the document"));
+                set_error(ret_error, x509_openssl_error("cannot hash the document"));
                 return r;
         }
 
@@ -233,7 +219,7 @@ int sign_document(const doc_document *d, const char *private_key_path, char **re
         if (!ctx || EVP_DigestSignInit(ctx, NULL, NULL, NULL, pkey) != 1 ||
             EVP_DigestSign(ctx, sig, &sig_len, (const unsigned char *) content, size) != 1 ||
             sig_len != sizeof(sig)) {
-                set_error(ret_error, openssl_error("cannot sign the document"));
+                set_error(ret_error, x509_openssl_error("cannot sign the document"));
                 return -EIO;
         }
         EVP_EncodeBlock((unsigned char *) value, sig, sizeof(sig));
@@ -294,7 +280,7 @@ int verify_document(const char *json, size_t size, const char *public_key_path,
         if (r >= 0)
                 r = key_id(pkey, trusted);
         if (r < 0) {
-                set_error(ret_error, openssl_error("cannot hash the document"));
+                set_error(ret_error, x509_openssl_error("cannot hash the document"));
                 return r;
         }
         /* Both checks only make the message precise; the signature below is what decides. */
@@ -310,7 +296,7 @@ int verify_document(const char *json, size_t size, const char *public_key_path,
 
         ctx = EVP_MD_CTX_new();
         if (!ctx || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pkey) != 1) {
-                set_error(ret_error, openssl_error("cannot set up signature verification"));
+                set_error(ret_error, x509_openssl_error("cannot set up signature verification"));
                 return -ENOMEM;
         }
         r = EVP_DigestVerify(ctx, sig.sig, sizeof(sig.sig), (const unsigned char *) content, content_size);
