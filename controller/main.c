@@ -71,7 +71,7 @@ static const struct {
           "  --repo DIR        manifests repository (default .)\n"
           "  --hosts FILE      static host inventory (YAML)\n"
           "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n"
-          "  --domain D        DNS domain for database host names (default " DEFAULT_DOMAIN ")\n"
+          "  --domain D        DNS domain for database host names (default: the CA's, else " DEFAULT_DOMAIN ")\n"
           "  --json            machine-readable output\n" },
         { "render", "render --host NAME [--repo DIR] [--hosts FILE] [--state-dir DIR] [--domain D]",
           "Print NAME's signed desired-state document. Records placements and the document; the\n"
@@ -80,7 +80,7 @@ static const struct {
           "  --repo DIR        manifests repository (default .)\n"
           "  --hosts FILE      static host inventory (YAML)\n"
           "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n"
-          "  --domain D        DNS domain for database host names (default " DEFAULT_DOMAIN ")\n" },
+          "  --domain D        DNS domain for database host names (default: the CA's, else " DEFAULT_DOMAIN ")\n" },
         { "secret reveal", "secret reveal --app APP --database DB [--project ORG/OU/ENV/PROJECT] [--state-dir DIR]",
           "Print the password of APP's role on database DB in the clear, for debugging. Root only.\n"
           "A warning goes to stderr and the password alone to stdout. Nothing is changed.\n"
@@ -324,8 +324,18 @@ static int cmd_validate(const args *a) {
 static int run_compile(compilation *c, const args *a, bool write, const char *cmd) {
         compile_options o = { .repo = a->repo, .hosts_file = a->hosts, .state_dir = a->state_dir,
                               .domain = a->domain, .write_store = write };
-        _cleanup_free_ char *err = NULL;
+        _cleanup_free_ char *err = NULL, *ca_dom = NULL;
         int r;
+
+        /* Host names must fall inside the CA's name constraint: without --domain, use its domain. */
+        if (!a->domain_set) {
+                _cleanup_(ca_freep) ca *authority = NULL;
+                _cleanup_free_ char *ignored = NULL;
+                if (ca_load(a->state_dir, &authority, &ignored) >= 0) {
+                        ca_dom = xstrdup(ca_domain(authority));
+                        o.domain = ca_dom;
+                }
+        }
 
         compilation_init(c);
         r = compile_all(c, &o, &err);
