@@ -139,7 +139,7 @@ static void erase_strbuf(strbuf *b) {
 /* Create many roles over several connections at once; each connection's share is one
  * implicit transaction (a multi-statement simple query). */
 static int create_roles_parallel(const agent_config *cfg, const doc_database *db, const cluster_paths *p,
-                                 const doc_role **todo, size_t n, char **err) {
+                                 const doc_role **batch, size_t n, char **err) {
         pg_conn *conns[ROLES_PARALLEL] = {};
         strbuf sql[ROLES_PARALLEL] = {};
         size_t k = n < ROLES_PARALLEL * ROLES_BATCH_MIN ? (n + ROLES_BATCH_MIN - 1) / ROLES_BATCH_MIN : ROLES_PARALLEL;
@@ -150,7 +150,7 @@ static int create_roles_parallel(const agent_config *cfg, const doc_database *db
         for (size_t i = 0; i < k && r >= 0; i++)
                 r = pg_connect(p->socket_dir, db->port, "postgres", "postgres", &conns[i], err);
         for (size_t i = 0; i < n && r >= 0; i++)
-                create_role_sql(conns[i % k], &sql[i % k], todo[i]);
+                create_role_sql(conns[i % k], &sql[i % k], batch[i]);
         for (size_t i = 0; i < k && r >= 0; i++)
                 r = pg_send(conns[i], sql[i].s, err);
         for (size_t i = 0; i < k; i++) {

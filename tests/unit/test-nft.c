@@ -577,7 +577,7 @@ static void test_batch_split(void **state) {
 /* --- errors ----------------------------------------------------------------------------------- */
 
 /* An NLMSG_ERROR as the kernel sends it with NETLINK_CAP_ACK and NETLINK_EXT_ACK set. */
-static size_t fake_error(char *buf, const struct nlmsghdr *orig, int error, int32_t offset) {
+static size_t kernel_error_reply(char *buf, const struct nlmsghdr *orig, int error, int32_t offset) {
         struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
         struct nlmsgerr *err = mnl_nlmsg_put_extra_header(nlh, sizeof(*err));
 
@@ -631,11 +631,11 @@ static void test_errors_mapped(void **state) {
         assert_int_equal(msg_type(m.v[18]), NFT_MSG_NEWSETELEM);
 
         /* The first element of a-n6 (the start of fd00::/64), the end of 172.16.0.0/30, the host ::1. */
-        len += fake_error(buf + len, m.v[10], EEXIST, element_offset(m.v[10], 0));
-        len += fake_error(buf + len, m.v[18], ENOSPC, element_offset(m.v[18], 1));
-        len += fake_error(buf + len, m.v[13], EOPNOTSUPP, -1);
-        len += fake_error(buf + len, m.v[0], ERESTART, -1);
-        len += fake_error(buf + len, m.v[8], EEXIST, element_offset(m.v[8], 0));
+        len += kernel_error_reply(buf + len, m.v[10], EEXIST, element_offset(m.v[10], 0));
+        len += kernel_error_reply(buf + len, m.v[18], ENOSPC, element_offset(m.v[18], 1));
+        len += kernel_error_reply(buf + len, m.v[13], EOPNOTSUPP, -1);
+        len += kernel_error_reply(buf + len, m.v[0], ERESTART, -1);
+        len += kernel_error_reply(buf + len, m.v[8], EEXIST, element_offset(m.v[8], 0));
         nft_batch_collect_errors(b, buf, len, &errs, &n_errs);
         assert_int_equal(n_errs, 5);
 
