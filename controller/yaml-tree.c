@@ -87,14 +87,7 @@ static ynode *node_new(loader *l, ynode_type t, const yaml_mark_t *m, const yaml
 /* Aliases are looked up through a hash index: a file may hold a million aliases and a document
  * ten thousand anchors, too many for a scan each. The hash is seeded per process (hash_seed()). */
 static size_t anchor_hash(const loader *l, const char *name) {
-        uint64_t h = 0xcbf29ce484222325ULL ^ l->seed;
-
-        for (const unsigned char *p = (const unsigned char *) name; *p; p++)
-                h = (h ^ *p) * 0x100000001b3ULL;
-        h ^= h >> 33; /* the index uses the low bits: let the high ones reach them */
-        h *= 0xff51afd7ed558ccdULL;
-        h ^= h >> 33;
-        return (size_t) h & (l->n_slots - 1);
+        return (size_t) hash_string(l->seed, name) & (l->n_slots - 1);
 }
 
 /* Point the slot of anchors[i]'s name at i; an earlier anchor of that name is shadowed. */

@@ -111,15 +111,19 @@ void strpool_done(strpool *p) {
         *p = (strpool) {};
 }
 
-static size_t pool_hash(const strpool *p, const char *s) {
-        uint64_t h = 0xcbf29ce484222325ULL ^ p->seed;
+uint64_t hash_string(uint64_t seed, const char *s) {
+        uint64_t h = 0xcbf29ce484222325ULL ^ seed;
 
         for (const unsigned char *c = (const unsigned char *) s; *c; c++)
                 h = (h ^ *c) * 0x100000001b3ULL;
-        h ^= h >> 33; /* the index uses the low bits: let the high ones reach them */
+        h ^= h >> 33; /* tables index with the low bits: let the high ones reach them */
         h *= 0xff51afd7ed558ccdULL;
         h ^= h >> 33;
-        return (size_t) h & (p->n_slots - 1);
+        return h;
+}
+
+static size_t pool_hash(const strpool *p, const char *s) {
+        return (size_t) hash_string(p->seed, s) & (p->n_slots - 1);
 }
 
 static const char **pool_slot(const strpool *p, const char *s) {

@@ -39,3 +39,5 @@ const char *strpool_find(const strpool *p, const char *s);
 /* A random seed, the same for the whole process, for hash tables keyed by names from files anyone
  * may write (the string pool, YAML anchors): names chosen to collide cannot be prepared in advance. */
 uint64_t hash_seed(void);
+/* FNV-1a with a final mix, seeded (hash_seed()) for tables keyed by untrusted names. */
+uint64_t hash_string(uint64_t seed, const char *s);
