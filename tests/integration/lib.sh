@@ -9,6 +9,10 @@ MKDOC="$top_srcdir/tests/integration/mkdoc.py"
 PGBIN=/usr/lib/postgresql/15/bin
 export DOCTOOL
 
+# as_postgres CMD...: run as the postgres OS user from "/": the test's own directory may be a
+# checkout the postgres user cannot enter (a fresh clone under a 0700 mktemp directory).
+as_postgres() { (cd / && runuser -u postgres -- "$@"); }
+
 need_root() {
         [ "$(id -u)" -eq 0 ] || skip_all "needs root: network namespaces, and initdb as the postgres user"
         id postgres >/dev/null 2>&1 || skip_all "no 'postgres' OS user (install postgresql-15)"
@@ -45,7 +49,7 @@ world() {
 world_cleanup() {
         local d
         for d in "$SCRATCH"/*/data/*/data; do
-                [ -f "$d/postmaster.pid" ] && runuser -u postgres -- "$PGBIN/pg_ctl" stop -m immediate -D "$d" >/dev/null 2>&1
+                [ -f "$d/postmaster.pid" ] && as_postgres "$PGBIN/pg_ctl" stop -m immediate -D "$d" >/dev/null 2>&1
         done
         for h in db app other sw; do ip netns del "$W-$h" 2>/dev/null; done
         rm -rf "$SCRATCH"
@@ -150,7 +154,7 @@ sql_super() {
         local dataroot sock
         dataroot=$(sed -n 's/^data-root = //p' "$1")
         sock="$dataroot/$2/run"
-        runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$sock" -p 5432 -U postgres -d "${4:-postgres}" -c "$3" 2>&1
+        as_postgres psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$sock" -p 5432 -U postgres -d "${4:-postgres}" -c "$3" 2>&1
 }
 
 # expect_line TEXT: ok when $OUT has the line.
