@@ -25,7 +25,12 @@ typedef struct agent_config {
         uint64_t memory_bytes;    /* 0: read /proc/meminfo */
         char *trust_key;          /* controller's document-signing public key (PEM) */
         char *unit_dir;           /* where the systemd backend writes units */
-        char *restart_command;    /* direct backend on application hosts (later) */
+        char *restart_command;    /* direct backend: run to restart an application's unit */
+        char *apps_dir;           /* application hosts: <app>.env files (0600) and the CA (ca.crt, 0644) */
+        char *listen;             /* "ADDR:PORT" of the HTTPS listener the controller pushes to */
+        char *socket_path;        /* agentctl's Unix socket */
+        char *socket_group;       /* group allowed on the socket besides root, or NULL */
+        int report_interval;      /* seconds between status reports to the controller */
 } agent_config;
 
 /* Parse a config file. On error returns -EINVAL (or -errno) with "file:line: message" in

@@ -18,7 +18,6 @@
  * certificate naming an address, should one ever exist, does not verify. */
 #define CA_EXCLUDED_IPS "excluded;IP:0.0.0.0/0.0.0.0,excluded;IP:::/::"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(NAME_CONSTRAINTS *, NAME_CONSTRAINTS_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BASIC_CONSTRAINTS *, BASIC_CONSTRAINTS_free);
 
 static void free_extensions(STACK_OF(X509_EXTENSION) **exts) {
@@ -249,23 +248,6 @@ int ca_create(const char *state_dir, const char *domain, char **ret_error) {
         return 1;
 }
 
-/* The permitted DNS subtree of the CA certificate's name constraints: the CA's domain. */
-static int read_domain(X509 *cert, char **ret) {
-        _cleanup_(NAME_CONSTRAINTS_freep) NAME_CONSTRAINTS *nc = X509_get_ext_d2i(cert, NID_name_constraints, NULL, NULL);
-
-        if (!nc || sk_GENERAL_SUBTREE_num(nc->permittedSubtrees) != 1)
-                return -EBADMSG;
-        {
-                GENERAL_SUBTREE *t = sk_GENERAL_SUBTREE_value(nc->permittedSubtrees, 0);
-                const ASN1_IA5STRING *s;
-                if (t->base->type != GEN_DNS)
-                        return -EBADMSG;
-                s = t->base->d.dNSName;
-                *ret = xstrndup((const char *) ASN1_STRING_get0_data(s), (size_t) ASN1_STRING_length(s));
-        }
-        return x509_dns_name_valid(*ret) ? 0 : -EBADMSG;
-}
-
 int ca_load(const char *state_dir, ca **ret, char **ret_error) {
         _cleanup_free_ char *key_path = xasprintf("%s/%s", state_dir, CA_KEY_FILE), *pem = NULL, *err = NULL;
         _cleanup_(ca_freep) ca *c = xcalloc(1, sizeof(ca));
@@ -291,7 +273,7 @@ int ca_load(const char *state_dir, ca **ret, char **ret_error) {
                                                key_path));
                 return -EKEYREJECTED;
         }
-        if (read_domain(c->cert, &c->domain) < 0) {
+        if (x509_ca_domain(c->cert, &c->domain) < 0) {
                 set_error(ret_error, xasprintf("the CA certificate %s has no single permitted DNS name constraint",
                                                c->cert_path));
                 return -EBADMSG;

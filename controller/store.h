@@ -72,3 +72,67 @@ void stored_secrets_free(stored_secret *x, size_t n);
 int store_insert_secret(store *s, const stored_secret *x);
 /* -ENOENT when there was none. */
 int store_delete_secret(store *s, const char *application_key, const char *database_key);
+
+/* --- schema v3: enrolled hosts, enrollment tokens, issued server certificates ----------------- */
+
+/* A host that enrolled with a token (or reported since). */
+typedef struct stored_host {
+        char *name;
+        char *role;               /* "database" / "application" (the token's) */
+        char **addresses;
+        size_t n_addresses;
+        int cpus;
+        uint64_t memory_bytes;
+        char *labels;             /* "k=v,k=v" as the token gave them, "" for none */
+        char *endpoint;           /* "ADDR:PORT" of the agent's HTTPS listener */
+        char *cert_fingerprint;   /* hex SHA-256 of the host certificate issued at enrollment */
+        int64_t enrolled_at;
+        int64_t last_seen;        /* last report or successful push, 0 never */
+        uint64_t applied_revision;/* as last reported */
+        char *applied_commit;
+        bool failed;              /* the last report said something failed or drifted */
+        char *status;             /* the last report (JSON text), or NULL */
+} stored_host;
+
+void stored_host_done(stored_host *h);
+void stored_hosts_free(stored_host *h, size_t n);
+/* Every enrolled host, sorted by name. */
+int store_load_hosts(store *s, stored_host **ret, size_t *ret_n);
+/* -ENOENT when not enrolled. */
+int store_load_host(store *s, const char *name, stored_host *ret);
+/* Insert or replace a host's enrollment facts (name .. enrolled_at); keeps its reports. */
+int store_save_host(store *s, const stored_host *h);
+/* A status report (or a push response): last_seen, applied revision and commit, failed, status. */
+int store_record_report(store *s, const char *host, uint64_t revision, const char *commit, bool failed,
+                        const char *status_json, int64_t now);
+
+typedef struct stored_token {
+        char *id;                 /* 8 hex digits, public */
+        char *verifier;           /* wire_token_verifier() of the secret */
+        unsigned char binding_key[32];
+        char *role;
+        char *labels;             /* "k=v,..." or "" */
+        int64_t created, expires;
+        int64_t used_at;          /* 0: unused */
+        char *used_by;            /* host that enrolled with it, or NULL */
+} stored_token;
+
+void stored_token_done(stored_token *t);
+int store_insert_token(store *s, const stored_token *t);
+/* -ENOENT when there is no such token. */
+int store_load_token(store *s, const char *id, stored_token *ret);
+/* Mark used (inside the caller's transaction); -EALREADY when it was used already. */
+int store_use_token(store *s, const char *id, const char *host, int64_t now);
+
+/* A server certificate the CA issued for a database on a host: rendered into the host's document
+ * (doc_database.tls_certificate) until a newer one replaces it. */
+typedef struct stored_cert {
+        char *host;
+        char *database;           /* the database's name on that host */
+        char *certificate;        /* PEM */
+        int64_t not_after;
+} stored_cert;
+
+void stored_certs_free(stored_cert *c, size_t n);
+int store_load_certs(store *s, stored_cert **ret, size_t *ret_n);   /* sorted by (host, database) */
+int store_save_cert(store *s, const stored_cert *c);                /* insert or replace */

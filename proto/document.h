@@ -50,6 +50,7 @@ typedef struct doc_database {
         int port;
         char **tls_names;     /* DNS names for the server certificate, sorted */
         size_t n_tls_names;
+        char *tls_certificate; /* PEM the controller's CA issued for this host's request, or NULL */
         doc_backup backup;
         doc_role *roles;      /* sorted by name */
         size_t n_roles;

@@ -14,6 +14,7 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509_STORE *, X509_STORE_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509_STORE_CTX *, X509_STORE_CTX_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM *, BN_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(NAME_CONSTRAINTS *, NAME_CONSTRAINTS_free);
 
 void x509_names_free(char **v, size_t n) {
         for (size_t i = 0; i < n; i++)
@@ -448,4 +449,20 @@ char *x509_subject_line(X509 *x) {
         }
         s = bio_to_string(bio, NULL);
         return s ? s : xstrdup("");
+}
+
+int x509_ca_domain(X509 *ca, char **ret) {
+        _cleanup_(NAME_CONSTRAINTS_freep) NAME_CONSTRAINTS *nc = X509_get_ext_d2i(ca, NID_name_constraints, NULL, NULL);
+
+        if (!nc || sk_GENERAL_SUBTREE_num(nc->permittedSubtrees) != 1)
+                return -EBADMSG;
+        {
+                GENERAL_SUBTREE *t = sk_GENERAL_SUBTREE_value(nc->permittedSubtrees, 0);
+                const ASN1_IA5STRING *s;
+                if (t->base->type != GEN_DNS)
+                        return -EBADMSG;
+                s = t->base->d.dNSName;
+                *ret = xstrndup((const char *) ASN1_STRING_get0_data(s), (size_t) ASN1_STRING_length(s));
+        }
+        return x509_dns_name_valid(*ret) ? 0 : -EBADMSG;
 }

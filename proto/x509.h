@@ -83,3 +83,6 @@ int x509_key_fingerprint(EVP_PKEY *k, char ret[65]);
 char *x509_serial_hex(X509 *x);
 /* The subject as one line (RFC 2253 order), malloc'd. */
 char *x509_subject_line(X509 *x);
+/* The CA's domain: the single permitted DNS subtree of its name constraints (malloc'd).
+ * -EBADMSG when there is not exactly one valid one. */
+int x509_ca_domain(X509 *ca, char **ret);

@@ -1,0 +1,113 @@
+/* The messages between agents and the controller, besides the desired-state document itself
+ * (document.h). JSON; every decoder is strict like doc_decode(): unknown fields, wrong types,
+ * out-of-range values and oversized input are errors with a message naming the field
+ * ("facts.cpus: must be between 1 and 65536"). proto/README.md documents each one.
+ *
+ *   agent → controller   GET  /v1/ca?token-id=ID      → wire_ca
+ *                        POST /v1/enroll  wire_enroll_request → wire_enroll_response
+ *                        POST /v1/report  wire_report (mTLS, host certificate) → 204
+ *   controller → agent   POST /v1/desired-state  signed document → wire_push_response
+ *                        GET  /v1/status  → wire_report (the same status the agent reports)
+ *   any error            {"error": "message"} with a 4xx/5xx status */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "document.h"
+
+#define WIRE_MAX_SIZE (1024u * 1024u)  /* any message but a document */
+#define WIRE_TOKEN_ID_LEN 8            /* hex */
+#define WIRE_TOKEN_SECRET_LEN 32       /* base64url characters */
+#define WIRE_MAX_ADDRESSES 64
+
+/* Enrollment tokens: "<id>.<secret>", id 8 lower-case hex digits, secret 32 base64url characters.
+ * The controller stores SHA-256("infrastream-token\0" || secret) to check it and
+ * binding_key = SHA-256("infrastream-ca-binding\0" || secret) to bind its CA certificate to the
+ * token, so an agent without --ca-fingerprint still knows the CA before it sends the secret. */
+bool wire_token_parse(const char *token, char id[WIRE_TOKEN_ID_LEN + 1], char secret[WIRE_TOKEN_SECRET_LEN + 1]);
+void wire_token_verifier(const char *secret, char ret_hex[65]);
+void wire_token_binding_key(const char *secret, unsigned char ret[32]);
+/* hex HMAC-SHA256(binding_key, ca_pem) */
+void wire_ca_binding(const unsigned char key[32], const char *ca_pem, char ret_hex[65]);
+
+/* GET /v1/ca */
+typedef struct wire_ca {
+        char *ca;             /* PEM */
+        char *binding;        /* hex HMAC, "" when no token id was given or it is unknown */
+} wire_ca;
+
+typedef struct wire_facts {
+        char *name;           /* host name, DNS label */
+        char **addresses;     /* IPv4/IPv6 textual, at least one */
+        size_t n_addresses;
+        int cpus;
+        uint64_t memory_bytes;
+        char *endpoint;       /* "ADDR:PORT" the agent's HTTPS listener answers on */
+} wire_facts;
+
+typedef struct wire_enroll_request {
+        char *token;
+        char *csr;            /* PEM, the host key's request */
+        wire_facts facts;
+} wire_enroll_request;
+
+typedef struct wire_enroll_response {
+        char *host;           /* the enrolled name */
+        char *role;           /* "database" / "application" (the token's) */
+        char *certificate;    /* PEM: <host>.hosts.<domain>, serverAuth + clientAuth */
+        char *ca;             /* PEM */
+        char *signing_key;    /* PEM Ed25519 public key that signs documents */
+        char *controller;     /* the controller's identity, controller.<domain> */
+} wire_enroll_response;
+
+/* One database's certificate request, in a push response. */
+typedef struct wire_csr {
+        char *database;
+        char *csr;            /* PEM */
+} wire_csr;
+
+/* POST /v1/desired-state, 200: the apply's outcome. */
+typedef struct wire_push_response {
+        char *host;
+        uint64_t revision;
+        char *outcome;        /* "done" / "failed" / "unchanged" */
+        json_object *results; /* array as results_to_json() writes it (kept as JSON: the agent's type) */
+        wire_csr *csrs;
+        size_t n_csrs;
+} wire_push_response;
+
+/* The status an agent reports (POST /v1/report) and answers (GET /v1/status). The controller
+ * reads these fields; the rest of the object ("databases", "apps", ...) is kept as JSON. */
+typedef struct wire_report {
+        char *host;
+        uint64_t revision;    /* applied, 0 when none */
+        char *commit;
+        bool failed;          /* anything failed or drifted */
+        char *last_error;     /* or NULL */
+        json_object *status;  /* the whole object */
+} wire_report;
+
+void wire_ca_done(wire_ca *m);
+void wire_facts_done(wire_facts *f);
+void wire_enroll_request_done(wire_enroll_request *m);
+void wire_enroll_response_done(wire_enroll_response *m);
+void wire_push_response_done(wire_push_response *m);
+void wire_report_done(wire_report *m);
+
+/* Encoders return a new json_object (or a string with _text). */
+json_object *wire_ca_to_json(const wire_ca *m);
+json_object *wire_enroll_request_to_json(const wire_enroll_request *m);
+json_object *wire_enroll_response_to_json(const wire_enroll_response *m);
+json_object *wire_push_response_to_json(const wire_push_response *m);
+
+/* Decoders: 0, or -EBADMSG / -E2BIG with *ret_error naming the field. */
+int wire_ca_decode(const char *json, size_t size, wire_ca *ret, char **ret_error);
+int wire_enroll_request_decode(const char *json, size_t size, wire_enroll_request *ret, char **ret_error);
+int wire_enroll_response_decode(const char *json, size_t size, wire_enroll_response *ret, char **ret_error);
+int wire_push_response_decode(const char *json, size_t size, wire_push_response *ret, char **ret_error);
+int wire_report_decode(const char *json, size_t size, wire_report *ret, char **ret_error);
+/* {"error": "..."} → the message, or NULL when the body is not one. */
+char *wire_error_message(const char *json, size_t size);
