@@ -9,10 +9,13 @@
 #include "apply.h"
 #include "config.h"
 #include "document.h"
+#include "enroll.h"
 #include "fileio.h"
 #include "macro.h"
 #include "state.h"
+#include "status.h"
 #include "tls.h"
+#include "x509.h"
 
 enum {
         EXIT_RESOURCE_FAILED = 1,
@@ -24,6 +27,8 @@ static void usage(FILE *f) {
               "\n"
               "Commands:\n"
               "  apply --local DOC [--trust-key PUBKEY]   verify a signed desired-state document and apply it\n"
+              "  enroll --controller URL --token TOKEN [--ca-fingerprint SHA256] [--force]\n"
+              "                                           get this host's identity from the controller\n"
               "  status [--json]                          what this host was told and what it did\n"
               "  tls install --database DB --cert FILE --ca FILE\n"
               "                                           check and install the certificate the controller's CA\n"
@@ -109,44 +114,142 @@ static int cmd_apply(const char *config, int argc, char **argv) {
         return outcome == APPLY_DONE ? 0 : EXIT_RESOURCE_FAILED;
 }
 
+/* From the daemon when it runs (it knows what is in flight); from the files when it does not. */
 static int cmd_status(const char *config, int argc, char **argv) {
+        static const struct option opts[] = {
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
         _cleanup_free_ char *err = NULL;
         agent_config cfg = {};
-        applied_state s = {};
-        bool json = argc > 1 && streq(argv[1], "--json");
-        int r;
+        json_object *o = NULL;
+        bool json = false, running = true;
+        int c, r;
 
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                switch (c) {
+                case 'j':
+                        json = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return EXIT_REJECTED;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "agentctl status: unexpected argument '%s'\n", argv[optind]);
+                return EXIT_REJECTED;
+        }
         if (load_config(config, &cfg) < 0)
                 return EXIT_REJECTED;
-        r = state_load_applied(&cfg, &s, &err);
+        r = status_fetch(cfg.socket_path, &o, &err);
+        if (r == -ENOENT || r == -ECONNREFUSED) {
+                /* No daemon: the same object, from the files (needs read access to the state). */
+                if (access(cfg.state_dir, F_OK) == 0 && access(cfg.state_dir, R_OK | X_OK) < 0) {
+                        fprintf(stderr, "agentctl status: the agent is not running and %s is not readable: %s\n",
+                                cfg.state_dir, strerror(errno));
+                        agent_config_done(&cfg);
+                        return EXIT_REJECTED;
+                }
+                running = false;
+                o = status_build(&cfg, NULL);
+                r = 0;
+        }
         if (r < 0) {
                 fprintf(stderr, "agentctl status: %s\n", err);
                 agent_config_done(&cfg);
                 return EXIT_REJECTED;
         }
-        if (json) {
-                json_object *o = json_object_new_object();
-                json_object_object_add(o, "host", json_object_new_string(cfg.host));
-                json_object_object_add(o, "revision", json_object_new_int64((int64_t) s.revision));
-                json_object_object_add(o, "commit", json_object_new_string(strempty(s.commit)));
-                json_object_object_add(o, "appliedAt", json_object_new_int64(s.applied_at));
-                json_object_object_add(o, "resources", results_to_json(&s.results));
+        if (json)
                 puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(o);
-        } else {
-                char when[64] = "never";
-                if (s.applied_at) {
-                        time_t t = (time_t) s.applied_at;
-                        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&t));
-                }
-                printf("host %s: revision %llu applied %s%s%s\n", cfg.host, (unsigned long long) s.revision, when,
-                       s.commit && *s.commit ? ", commit " : "", s.commit && *s.commit ? s.commit : "");
-                results_print(&s.results, stdout);
+        else {
+                const char *nc = getenv("NO_COLOR");
+                if (!running)
+                        puts("agent: not running");
+                status_print(o, stdout, isatty(STDOUT_FILENO) && !(nc && *nc));
         }
-        r = results_failed(&s.results) ? EXIT_RESOURCE_FAILED : 0;
-        applied_state_done(&s);
+        r = status_failed(o) ? EXIT_RESOURCE_FAILED : 0;
+        json_object_put(o);
         agent_config_done(&cfg);
         return r;
+}
+
+static int cmd_enroll(const char *config, int argc, char **argv) {
+        static const struct option opts[] = {
+                { "controller", required_argument, NULL, 'c' },
+                { "token", required_argument, NULL, 't' },
+                { "ca-fingerprint", required_argument, NULL, 'f' },
+                { "force", no_argument, NULL, 'F' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        _cleanup_free_ char *err = NULL;
+        enroll_options o = {};
+        agent_config cfg = {};
+        enrollment e = {};
+        int c, r;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                switch (c) {
+                case 'c':
+                        o.controller_url = optarg;
+                        break;
+                case 't':
+                        o.token = optarg;
+                        break;
+                case 'f':
+                        o.ca_fingerprint = optarg;
+                        break;
+                case 'F':
+                        o.force = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return EXIT_REJECTED;
+                }
+        }
+        if (!o.controller_url || !o.token || optind < argc) {
+                fputs("agentctl enroll: --controller URL and --token TOKEN are required\n", stderr);
+                return EXIT_REJECTED;
+        }
+        if (load_config(config, &cfg) < 0)
+                return EXIT_REJECTED;
+        r = agent_enroll(&cfg, &o, &e, &err);
+        if (r < 0) {
+                fprintf(stderr, "agentctl enroll: %s\n", err ? err : strerror(-r));
+                agent_config_done(&cfg);
+                return EXIT_REJECTED;
+        }
+        {
+                _cleanup_free_ char *cert = enrollment_file(&cfg, ENROLL_HOST_CERT), *pem = NULL, *xerr = NULL;
+                _cleanup_(X509_freep) X509 *x = NULL;
+                char **names = NULL, when[32] = "?";
+                size_t n = 0;
+                time_t nb, na;
+
+                if (read_full_file(cert, X509_PEM_MAX, &pem, NULL) >= 0 && x509_cert_from_pem(pem, &x, &xerr) >= 0 &&
+                    x509_validity(x, &nb, &na) >= 0)
+                        x509_format_time(na, when);
+                if (x)
+                        (void) x509_cert_dns_names(x, &names, &n, NULL);
+                printf("enrolled as %s (%s host) with %s at %s; certificate expires %s\n", n ? names[0] : e.host, e.role,
+                       e.controller_name, e.controller_url, when);
+                printf("reload the agent (systemctl reload infrastream-agent) to start its listener on %s\n",
+                       strempty(cfg.listen));
+                x509_names_free(names, n);
+        }
+        enrollment_done(&e);
+        agent_config_done(&cfg);
+        return 0;
 }
 
 /* Until the transport carries certificates, an operator (or a test) brings the one the
@@ -268,6 +371,8 @@ int main(int argc, char **argv) {
                 return cmd_apply(config, argc - i, argv + i);
         if (streq(argv[i], "status"))
                 return cmd_status(config, argc - i, argv + i);
+        if (streq(argv[i], "enroll"))
+                return cmd_enroll(config, argc - i, argv + i);
         if (streq(argv[i], "tls"))
                 return cmd_tls(config, argc - i, argv + i);
         fprintf(stderr, "agentctl: unknown command '%s'\n", argv[i]);

@@ -2,6 +2,7 @@
 #include <time.h>
 
 #include "apply.h"
+#include "apps.h"
 #include "document.h"
 #include "failpoint.h"
 #include "firewall.h"
@@ -99,6 +100,9 @@ int agent_apply(const agent_config *cfg, const char *json, size_t size, const ch
                                                "(lower-case letters, digits and '-')", i, d->databases[i].name);
                         return -EINVAL;
                 }
+        r = apps_check(d, ret_error);
+        if (r < 0)
+                return r;
         if (!streq(d->host, cfg->host)) {
                 *ret_error = xasprintf("the document is for host '%s', this agent is '%s'", d->host, cfg->host);
                 return -EXDEV;
@@ -136,6 +140,8 @@ int agent_apply(const agent_config *cfg, const char *json, size_t size, const ch
 
         if (d->role == DOC_HOST_DATABASE)
                 reconcile_database_host(cfg, d, res);
+        else
+                (void) apps_reconcile(cfg, d, res);
 
         failpoint("before-record");
         next.revision = d->revision;

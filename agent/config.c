@@ -1,6 +1,7 @@
 /* agent.conf: "key = value" lines, '#' comments, an optional [agent] section header. */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <grp.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -12,8 +13,14 @@
 static const char *const KEYS[] = {
         "host",           "state-dir",  "data-root", "postgres-bin-dir", "os-user",
         "service-backend", "addresses", "memory",    "trust-key",        "unit-dir",
-        "restart-command",
+        "restart-command", "apps-dir",   "listen",    "socket",           "socket-group",
+        "report-interval",
 };
+
+#define AGENT_SOCKET_DEFAULT "/run/infrastream/agent.sock"
+#define AGENT_APPS_DIR_DEFAULT "/etc/infrastream/apps"
+#define AGENT_LISTEN_PORT_DEFAULT 7443
+#define AGENT_REPORT_INTERVAL_DEFAULT 60
 
 const char *service_backend_to_string(service_backend b) {
         return b == SERVICE_SYSTEMD ? "systemd" : "direct";
@@ -32,7 +39,73 @@ void agent_config_done(agent_config *c) {
         free(c->trust_key);
         free(c->unit_dir);
         free(c->restart_command);
+        free(c->apps_dir);
+        free(c->listen);
+        free(c->socket_path);
+        free(c->socket_group);
         *c = (agent_config) {};
+}
+
+static char *strdup_or_null(const char *s) {
+        return s ? xstrdup(s) : NULL;
+}
+
+void agent_config_copy(const agent_config *c, agent_config *ret) {
+        *ret = *c;
+        ret->path = strdup_or_null(c->path);
+        ret->host = strdup_or_null(c->host);
+        ret->state_dir = strdup_or_null(c->state_dir);
+        ret->data_root = strdup_or_null(c->data_root);
+        ret->postgres_bin_dir = strdup_or_null(c->postgres_bin_dir);
+        ret->os_user = strdup_or_null(c->os_user);
+        ret->addresses = c->n_addresses ? xcalloc(c->n_addresses, sizeof(char *)) : NULL;
+        for (size_t i = 0; i < c->n_addresses; i++)
+                ret->addresses[i] = xstrdup(c->addresses[i]);
+        ret->trust_key = strdup_or_null(c->trust_key);
+        ret->unit_dir = strdup_or_null(c->unit_dir);
+        ret->restart_command = strdup_or_null(c->restart_command);
+        ret->apps_dir = strdup_or_null(c->apps_dir);
+        ret->listen = strdup_or_null(c->listen);
+        ret->socket_path = strdup_or_null(c->socket_path);
+        ret->socket_group = strdup_or_null(c->socket_group);
+}
+
+int agent_parse_listen(const char *s, char **ret_address, int *ret_port) {
+        const char *colon, *addr_start, *addr_end;
+        unsigned char buf[16];
+        char addr[INET6_ADDRSTRLEN], *end;
+        long port;
+
+        if (s[0] == '[') {
+                addr_end = strchr(s, ']');
+                if (!addr_end || addr_end[1] != ':')
+                        return -EINVAL;
+                addr_start = s + 1;
+                colon = addr_end + 1;
+        } else {
+                colon = strrchr(s, ':');
+                if (!colon || memchr(s, ':', (size_t) (colon - s)))
+                        return -EINVAL; /* an IPv6 address needs brackets */
+                addr_start = s;
+                addr_end = colon;
+        }
+        if (addr_end - addr_start <= 0 || (size_t) (addr_end - addr_start) >= sizeof(addr))
+                return -EINVAL;
+        memcpy(addr, addr_start, (size_t) (addr_end - addr_start));
+        addr[addr_end - addr_start] = '\0';
+        if (s[0] == '[' ? inet_pton(AF_INET6, addr, buf) != 1 : inet_pton(AF_INET, addr, buf) != 1)
+                return -EINVAL;
+        if (!isdigit((unsigned char) colon[1]))
+                return -EINVAL;
+        errno = 0;
+        port = strtol(colon + 1, &end, 10);
+        if (errno || *end || port < 1 || port > 65535)
+                return -EINVAL;
+        if (ret_address)
+                *ret_address = xstrdup(addr);
+        if (ret_port)
+                *ret_port = (int) port;
+        return 0;
 }
 
 static char *strip(char *s) {
@@ -75,6 +148,9 @@ int agent_config_load(const char *path, agent_config *ret, char **ret_error) {
         c.postgres_bin_dir = xstrdup("/usr/lib/postgresql/15/bin");
         c.os_user = xstrdup("postgres");
         c.unit_dir = xstrdup("/etc/systemd/system");
+        c.apps_dir = xstrdup(AGENT_APPS_DIR_DEFAULT);
+        c.socket_path = xstrdup(AGENT_SOCKET_DEFAULT);
+        c.report_interval = AGENT_REPORT_INTERVAL_DEFAULT;
 
         for (line = data; line; line = next) {
                 char *key, *value, *eq, **slot = NULL;
@@ -118,6 +194,39 @@ int agent_config_load(const char *path, agent_config *ret, char **ret_error) {
                         slot = &c.unit_dir;
                 else if (streq(key, "restart-command"))
                         slot = &c.restart_command;
+                else if (streq(key, "apps-dir"))
+                        slot = &c.apps_dir;
+                else if (streq(key, "socket"))
+                        slot = &c.socket_path;
+                else if (streq(key, "listen")) {
+                        if (agent_parse_listen(value, NULL, NULL) < 0)
+                                FAIL("%s:%d: listen must be ADDRESS:PORT (10.0.0.2:7443, [fd00::2]:7443, "
+                                     "0.0.0.0:7443), not '%.64s'",
+                                     path, lineno, value);
+                        free(c.listen);
+                        c.listen = xstrdup(value);
+                        continue;
+                } else if (streq(key, "socket-group")) {
+                        struct group gr, *res = NULL;
+                        char buf[4096];
+                        if (!*value)
+                                FAIL("%s:%d: socket-group needs a value", path, lineno);
+                        if (getgrnam_r(value, &gr, buf, sizeof(buf), &res) != 0 || !res)
+                                FAIL("%s:%d: socket-group: no group '%.64s' on this host", path, lineno, value);
+                        free(c.socket_group);
+                        c.socket_group = xstrdup(value);
+                        continue;
+                } else if (streq(key, "report-interval")) {
+                        char *end;
+                        long v;
+                        errno = 0;
+                        v = strtol(value, &end, 10);
+                        if (!isdigit((unsigned char) value[0]) || errno || *end || v < 5 || v > 86400)
+                                FAIL("%s:%d: report-interval takes seconds from 5 to 86400, not '%.64s'", path,
+                                     lineno, value);
+                        c.report_interval = (int) v;
+                        continue;
+                }
                 else if (streq(key, "service-backend")) {
                         if (streq(value, "systemd"))
                                 c.backend = SERVICE_SYSTEMD;
@@ -159,6 +268,11 @@ int agent_config_load(const char *path, agent_config *ret, char **ret_error) {
         }
         if (!c.host)
                 FAIL("%s: 'host' is required (this host's name in the controller's inventory)", path);
+        /* The listener answers on this host's first address unless told otherwise: that is the
+         * endpoint enrollment tells the controller. */
+        if (!c.listen && c.n_addresses > 0)
+                c.listen = strchr(c.addresses[0], ':') ? xasprintf("[%s]:%d", c.addresses[0], AGENT_LISTEN_PORT_DEFAULT)
+                                                       : xasprintf("%s:%d", c.addresses[0], AGENT_LISTEN_PORT_DEFAULT);
         *ret = c;
         return 0;
 fail:

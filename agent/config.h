@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define AGENT_CONFIG_DEFAULT "/etc/infrastream/agent.conf"
@@ -27,14 +28,19 @@ typedef struct agent_config {
         char *unit_dir;           /* where the systemd backend writes units */
         char *restart_command;    /* direct backend: run to restart an application's unit */
         char *apps_dir;           /* application hosts: <app>.env files (0600) and the CA (ca.crt, 0644) */
-        char *listen;             /* "ADDR:PORT" of the HTTPS listener the controller pushes to */
-        char *socket_path;        /* agentctl's Unix socket */
+        char *listen;             /* "ADDR:PORT" of the HTTPS listener the controller pushes to; default
+                                   * <first address>:7443, NULL without addresses */
+        char *socket_path;        /* agentctl's Unix socket (default /run/infrastream/agent.sock) */
         char *socket_group;       /* group allowed on the socket besides root, or NULL */
-        int report_interval;      /* seconds between status reports to the controller */
+        int report_interval;      /* seconds between status reports to the controller (5..86400, 60) */
 } agent_config;
 
 /* Parse a config file. On error returns -EINVAL (or -errno) with "file:line: message" in
  * *ret_error. Unknown keys get a did-you-mean hint. */
 int agent_config_load(const char *path, agent_config *ret, char **ret_error);
 void agent_config_done(agent_config *c);
+/* A deep copy (the daemon's worker thread keeps its own). */
+void agent_config_copy(const agent_config *c, agent_config *ret);
+/* "10.0.0.2:7443", "[fd00::2]:7443": -EINVAL unless an IP address and a port 1..65535. */
+int agent_parse_listen(const char *s, char **ret_address, int *ret_port);
 const char *service_backend_to_string(service_backend b);

@@ -1,18 +1,20 @@
 /* infrastream-agent: the daemon. At start it re-applies the last accepted document (so a crash or
- * reboot at any step converges), then re-applies it periodically to repair drift. The network
- * listener for new documents arrives with enrollment; until then documents come through
- * `agentctl apply --local`. */
+ * reboot at any step converges), then re-applies it periodically to repair drift. Once enrolled
+ * it takes documents the controller pushes over mutual TLS and reports its status back; agentctl
+ * reads the status over a local socket. The event loop runs here; applies run on the server's
+ * worker thread (server.c). */
+#include <event2/event.h>
+#include <event2/thread.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
 
-#include "apply.h"
 #include "config.h"
-#include "document.h"
-#include "fileio.h"
+#include "log.h"
 #include "macro.h"
+#include "server.h"
 #include "systemd.h"
 
 static void usage(FILE *f) {
@@ -20,49 +22,114 @@ static void usage(FILE *f) {
               "\n"
               "Converges this host to the last accepted desired-state document: at start (resuming\n"
               "an apply a crash or reboot interrupted) and then every --interval seconds (default 60),\n"
-              "repairing drift. SIGHUP re-reads the configuration and applies at once; SIGTERM finishes\n"
-              "the current step and exits. --once applies and exits.\n"
+              "repairing drift. Once enrolled (agentctl enroll) it takes the documents the controller\n"
+              "pushes on the configured listen address and reports its status. SIGHUP re-reads the\n"
+              "configuration and applies at once; SIGTERM finishes the current step and exits. --once\n"
+              "applies and exits.\n"
               "\n"
               "  --config FILE   agent configuration (default " AGENT_CONFIG_DEFAULT ")\n"
               "  --version       print the version\n",
               f);
 }
 
-/* One convergence pass. Quiet when nothing changed; one line per resource that did. */
-static int converge(const agent_config *cfg) {
-        _cleanup_free_ char *path = xasprintf("%s/desired.json", cfg->state_dir), *json = NULL, *err = NULL;
-        results res = {};
-        apply_outcome outcome = APPLY_DONE;
-        size_t size;
+/* --once: one pass, the way the daemon's worker runs it. */
+static int converge_once(const agent_config *cfg) {
+        _cleanup_free_ char *err = NULL;
+        int r = agent_converge(cfg, NULL, &err);
+
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                log_error("infrastream-agent: %s", err);
+        return r;
+}
+
+typedef struct daemon_ctx {
+        const char *config;
+        agent_server *server;
+        bool stopping;
+} daemon_ctx;
+
+static void on_term(evutil_socket_t sig _unused_, short what _unused_, void *userdata) {
+        daemon_ctx *d = userdata;
+        if (d->stopping)
+                return;
+        d->stopping = true;
+        systemd_notify("STOPPING=1");
+        agent_server_stop(d->server);
+}
+
+static void on_hup(evutil_socket_t sig _unused_, short what _unused_, void *userdata) {
+        daemon_ctx *d = userdata;
+        _cleanup_free_ char *err = NULL;
+        agent_config next = {};
+
+        if (d->stopping)
+                return;
+        systemd_notify("RELOADING=1");
+        if (agent_config_load(d->config, &next, &err) < 0)
+                log_error("infrastream-agent: keeping the old configuration: %s", err);
+        else {
+                agent_server_reload(d->server, &next);
+                agent_config_done(&next);
+        }
+        systemd_notify("READY=1");
+}
+
+static void on_watchdog(evutil_socket_t fd _unused_, short what _unused_, void *userdata _unused_) {
+        systemd_notify("WATCHDOG=1");
+}
+
+/* The event loop until SIGTERM has let the current apply finish. */
+static int run_daemon(const char *config, const agent_config *cfg, long interval) {
+        _cleanup_free_ char *err = NULL;
+        struct event_base *base;
+        struct event *term, *intr, *hup, *watchdog = NULL;
+        daemon_ctx d = { .config = config };
+        uint64_t wd = systemd_watchdog_usec();
         int r;
 
-        r = read_full_file(path, DOC_MAX_SIZE, &json, &size);
-        if (r == -ENOENT) {
-                systemd_notify("STATUS=waiting for a first document");
-                return 0;
+        /* A peer that hangs up must not kill us while we answer it. */
+        signal(SIGPIPE, SIG_IGN);
+        if (evthread_use_pthreads() < 0 || !(base = event_base_new())) {
+                log_error("infrastream-agent: cannot set up the event loop");
+                return 1;
         }
+        d.server = agent_server_new(base, cfg, interval);
+        term = evsignal_new(base, SIGTERM, on_term, &d);
+        intr = evsignal_new(base, SIGINT, on_term, &d);
+        hup = evsignal_new(base, SIGHUP, on_hup, &d);
+        if (!term || !intr || !hup || evsignal_add(term, NULL) < 0 || evsignal_add(intr, NULL) < 0 ||
+            evsignal_add(hup, NULL) < 0) {
+                log_error("infrastream-agent: cannot watch signals");
+                return 1;
+        }
+        if (wd > 0) {
+                /* Pinged from the loop: it proves requests are still answered; a long apply on the
+                 * worker is no reason to be killed. */
+                struct timeval tv = { .tv_sec = (time_t) (wd / 2 / 1000000), .tv_usec = (suseconds_t) (wd / 2 % 1000000) };
+                watchdog = event_new(base, -1, EV_PERSIST, on_watchdog, NULL);
+                if (!watchdog || event_add(watchdog, &tv) < 0) {
+                        log_error("infrastream-agent: cannot set up the watchdog timer");
+                        return 1;
+                }
+        }
+        r = agent_server_start(d.server, &err);
         if (r < 0) {
-                fprintf(stderr, "infrastream-agent: cannot read %s: %s\n", path, strerror(-r));
-                return r;
+                log_error("infrastream-agent: %s", err);
+                agent_server_free(d.server);
+                event_base_free(base);
+                return 1;
         }
-        r = agent_apply(cfg, json, size, cfg->trust_key, &res, &outcome, &err);
-        explicit_bzero(json, size);
-        if (r < 0) {
-                fprintf(stderr, "infrastream-agent: %s: rejected: %s\n", path, err ? err : strerror(-r));
-                systemd_notify("STATUS=the stored document was rejected; see the log");
-                results_done(&res);
-                return r;
-        }
-        for (size_t i = 0; i < res.n; i++) {
-                const res_item *it = &res.items[i];
-                if (it->state == RES_UNCHANGED)
-                        continue;
-                fprintf(stderr, "%s %s: %s%s%s\n", it->kind, it->name, res_state_to_string(it->state),
-                        it->detail ? ": " : "", it->detail ? it->detail : "");
-        }
-        systemd_notify(outcome == APPLY_DONE ? "STATUS=converged" : "STATUS=some resources failed; see agentctl status");
-        results_done(&res);
-        return outcome == APPLY_DONE ? 0 : 1;
+        r = event_base_dispatch(base);
+        agent_server_free(d.server);
+        if (watchdog)
+                event_free(watchdog);
+        event_free(term);
+        event_free(intr);
+        event_free(hup);
+        event_base_free(base);
+        return r < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
@@ -75,7 +142,6 @@ int main(int argc, char **argv) {
         agent_config cfg = {};
         bool once = false;
         long interval = 60;
-        sigset_t mask;
         int c, r;
 
         umask(077);
@@ -116,43 +182,11 @@ int main(int argc, char **argv) {
                 }
         }
         if (once) {
-                r = converge(&cfg);
+                r = converge_once(&cfg);
                 agent_config_done(&cfg);
                 return r == 0 ? 0 : 1;
         }
-
-        /* Signals are taken synchronously between passes: a pass is never cut in half. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-
-        (void) converge(&cfg);
-        systemd_notify("READY=1");
-        for (;;) {
-                struct timespec ts = { .tv_sec = interval };
-                siginfo_t si;
-                int sig = sigtimedwait(&mask, &si, &ts);
-
-                if (sig == SIGTERM || sig == SIGINT) {
-                        systemd_notify("STOPPING=1");
-                        break;
-                }
-                if (sig == SIGHUP) {
-                        _cleanup_free_ char *err = NULL;
-                        agent_config next = {};
-                        systemd_notify("RELOADING=1");
-                        if (agent_config_load(config, &next, &err) < 0)
-                                fprintf(stderr, "infrastream-agent: keeping the old configuration: %s\n", err);
-                        else {
-                                agent_config_done(&cfg);
-                                cfg = next;
-                        }
-                        systemd_notify("READY=1");
-                }
-                (void) converge(&cfg);
-        }
+        r = run_daemon(config, &cfg, interval);
         agent_config_done(&cfg);
-        return 0;
+        return r;
 }

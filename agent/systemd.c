@@ -1,6 +1,9 @@
 /* sd-bus: start, stop, reload and restart units, and wait for their jobs; sd_notify. */
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 
 #include "macro.h"
 #include "systemd.h"
@@ -12,6 +15,32 @@ bool systemd_booted(void) {
 
 void systemd_notify(const char *state) {
         (void) sd_notify(0, state);
+}
+
+uint64_t systemd_watchdog_usec(void) {
+        uint64_t usec = 0;
+        return sd_watchdog_enabled(0, &usec) > 0 ? usec : 0;
+}
+
+bool systemd_stderr_is_journal(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+
+        /* systemd's advice: compare, for stderr may have been redirected since (a test's log file). */
+        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+                return false;
+        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+}
+
+int systemd_journal_send(const char *const *fields, size_t n) {
+        struct iovec iov[16];
+
+        if (n > ELEMENTSOF(iov))
+                n = ELEMENTSOF(iov);
+        for (size_t i = 0; i < n; i++)
+                iov[i] = (struct iovec) { .iov_base = (void *) fields[i], .iov_len = strlen(fields[i]) };
+        return sd_journal_sendv(iov, (int) n);
 }
 
 static int bus_error(int r, sd_bus_error *e, char **ret_error) {
@@ -36,8 +65,9 @@ int systemd_daemon_reload(char **ret_error) {
         return 0;
 }
 
-/* Wait for the job object to disappear (JobRemoved), then report its result. */
-int systemd_unit_call(const char *unit, const char *method, char **ret_error) {
+/* Wait for the job object to disappear (JobRemoved), then report its result. With ret_no_unit,
+ * a unit systemd does not know is not an error: *ret_no_unit is set and 0 returned. */
+static int unit_call(const char *unit, const char *method, bool *ret_no_unit, char **ret_error) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -53,6 +83,11 @@ int systemd_unit_call(const char *unit, const char *method, char **ret_error) {
                 return bus_error(r, &e, ret_error);
         r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                                "org.freedesktop.systemd1.Manager", method, &e, &reply, "ss", unit, "replace");
+        if (r < 0 && ret_no_unit && sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit")) {
+                sd_bus_error_free(&e);
+                *ret_no_unit = true;
+                return 0;
+        }
         if (r < 0)
                 return bus_error(r, &e, ret_error);
         r = sd_bus_message_read(reply, "o", &job);
@@ -86,6 +121,19 @@ int systemd_unit_call(const char *unit, const char *method, char **ret_error) {
                 }
                 return 0;
         }
+}
+
+int systemd_unit_call(const char *unit, const char *method, char **ret_error) {
+        return unit_call(unit, method, NULL, ret_error);
+}
+
+int systemd_unit_try_restart(const char *unit, char **ret_error) {
+        bool no_unit = false;
+        int r = unit_call(unit, "TryRestartUnit", &no_unit, ret_error);
+
+        if (r < 0)
+                return r;
+        return no_unit ? 0 : 1;
 }
 
 int systemd_unit_active(const char *unit, bool *ret, char **ret_error) {

@@ -3,12 +3,24 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 int systemd_daemon_reload(char **ret_error);
 /* method: "StartUnit", "StopUnit", "ReloadUnit", "RestartUnit", "TryRestartUnit". Waits for the
  * job to finish. */
 int systemd_unit_call(const char *unit, const char *method, char **ret_error);
+/* Restart unit if it is running (a stopped unit stays stopped; it reads its environment when it
+ * starts). 1 when systemd ran the job, 0 when it knows no such unit, <0 on failure. */
+int systemd_unit_try_restart(const char *unit, char **ret_error);
 int systemd_unit_active(const char *unit, bool *ret, char **ret_error);
 /* True when systemd is PID 1 (the systemd backend can work). */
 bool systemd_booted(void);
 void systemd_notify(const char *state);
+/* The watchdog interval systemd expects pings within (WATCHDOG_USEC for us), 0 when none. */
+uint64_t systemd_watchdog_usec(void);
+/* stderr is the journal's stream (JOURNAL_STREAM names its device and inode): entries can carry
+ * fields instead of plain lines. */
+bool systemd_stderr_is_journal(void);
+/* One journal entry from "NAME=value" fields (MESSAGE=, PRIORITY=, ...). */
+int systemd_journal_send(const char *const *fields, size_t n);

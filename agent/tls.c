@@ -7,6 +7,7 @@
 
 #include <openssl/err.h>
 
+#include "enroll.h"
 #include "fileio.h"
 #include "proc.h"
 #include "strbuf.h"
@@ -309,12 +310,95 @@ static int check_names(const doc_database *db, char **ret_error) {
         return 0;
 }
 
+/* The checks every installed certificate passes, then the files: the CA first, so the certificate
+ * never appears next to a CA that does not verify it. */
+static int install_checked(const tls_paths *p, EVP_PKEY *key, const doc_database *db, X509 *cert, X509 *ca, uid_t uid,
+                           gid_t gid, char **ret_error) {
+        _cleanup_free_ char *err = NULL, *cert_out = NULL, *ca_out = NULL;
+        const char *missing = NULL;
+        int r;
+
+        if (X509_check_ca(ca) == 0) {
+                *ret_error = xstrdup("the CA file does not hold a CA certificate");
+                return -EBADMSG;
+        }
+        if (X509_check_private_key(cert, key) != 1) {
+                ERR_clear_error();
+                *ret_error = xasprintf("the certificate is not for this host's key %s: it certifies another key", p->key);
+                return -EKEYREJECTED;
+        }
+        r = x509_verify_server_cert(cert, ca, &err);
+        if (r < 0) {
+                *ret_error = xasprintf("the certificate does not verify against the CA: %s", err);
+                return r;
+        }
+        if (!x509_cert_covers(cert, (const char *const *) db->tls_names, db->n_tls_names, &missing)) {
+                *ret_error = xasprintf("the certificate does not name '%s', a TLS name of database '%s'", missing,
+                                       db->name);
+                return -EKEYREJECTED;
+        }
+        cert_out = x509_cert_to_pem(cert);
+        ca_out = x509_cert_to_pem(ca);
+        if (!cert_out || !ca_out) {
+                *ret_error = xstrdup("cannot encode the certificates");
+                return -EIO;
+        }
+        r = write_file_atomic_owned(p->ca, ca_out, strlen(ca_out), 0644, uid, gid);
+        if (r >= 0)
+                r = write_file_atomic_owned(p->cert, cert_out, strlen(cert_out), 0644, uid, gid);
+        if (r < 0) {
+                *ret_error = xasprintf("cannot write the certificates in %s: %s", p->dir, strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+/* The certificate the document carries (the controller's CA answered our request): installed
+ * with the enrolled CA when it passes install_checked() and is not the one in place already. A
+ * certificate that does not fit (the key was made anew since the request, say) is not an error of
+ * this apply: the request for the current key is pending and the controller answers it next.
+ * 0 when installed or already in place, 1 when refused, <0 when the files could not be read or
+ * written (a failure); *ret_why says why in the last two cases. */
+static int install_from_document(const agent_config *cfg, const tls_paths *p, EVP_PKEY *key, const doc_database *db,
+                                 uid_t uid, gid_t gid, char **ret_why) {
+        _cleanup_(X509_freep) X509 *cert = NULL, *current = NULL, *ca = NULL;
+        _cleanup_free_ char *err = NULL, *ca_path = xasprintf("%s/" ENROLL_CA, cfg->state_dir),
+                            *pem = NULL;
+        int r;
+
+        if (x509_cert_from_pem(db->tls_certificate, &cert, &err) < 0) {
+                *ret_why = xasprintf("it is not a certificate: %s", err);
+                return 1;
+        }
+        if (read_cert(p->cert, &current, &err) >= 0 && X509_cmp(current, cert) == 0)
+                return 0;
+        free(TAKE_PTR(err));
+        r = read_full_file(ca_path, X509_PEM_MAX, &pem, NULL);
+        if (r == -ENOENT) {
+                *ret_why = xasprintf("this host is not enrolled (%s is missing), so nothing can verify it", ca_path);
+                return 1;
+        }
+        if (r < 0) {
+                *ret_why = xasprintf("cannot read %s: %s", ca_path, strerror(-r));
+                return r;
+        }
+        if (x509_cert_from_pem(pem, &ca, &err) < 0) {
+                *ret_why = xasprintf("%s: %s", ca_path, err);
+                return 1;
+        }
+        r = install_checked(p, key, db, cert, ca, uid, gid, ret_why);
+        /* The checks refuse with these; anything else is the file system's. */
+        if (r == -EBADMSG || r == -EKEYREJECTED || r == -EKEYEXPIRED)
+                return 1;
+        return r;
+}
+
 int tls_reconcile(const agent_config *cfg, const doc_database *db, tls_state *ret, results *res) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-        _cleanup_free_ char *err = NULL, *csr_err = NULL;
+        _cleanup_free_ char *err = NULL, *csr_err = NULL, *doc_err = NULL;
         cert_eval e = {};
         bool key_created = false, key_fixed = false, need_request, pending = false, written = false,
-             installed = false;
+             installed = false, doc_failed = false;
         char expires[32] = "", renew[32] = "";
         const char *csr = TLS_CSR_FILE;
         time_t now = time(NULL);
@@ -340,6 +424,8 @@ int tls_reconcile(const agent_config *cfg, const doc_database *db, tls_state *re
                 goto fail;
         key_created = r > 0;
 
+        if (db->tls_certificate)
+                doc_failed = install_from_document(cfg, &ret->paths, key, db, uid, gid, &doc_err) < 0;
         evaluate_cert(&ret->paths, key, db, &e);
         if (e.state == CERT_USABLE) {
                 ret->ready = true;
@@ -402,6 +488,10 @@ int tls_reconcile(const agent_config *cfg, const doc_database *db, tls_state *re
                 if (state == RES_UNCHANGED)
                         state = RES_CHANGED;
         }
+        if (doc_err)
+                strbuf_printf(&detail, "; the document's certificate is not installed: %s", doc_err);
+        if (doc_failed)
+                state = RES_FAILED;
         if (csr_err) {
                 state = RES_FAILED;
                 strbuf_printf(&detail, "; %s", csr_err);
@@ -421,8 +511,7 @@ int tls_install(const agent_config *cfg, const doc_database *db, const char *cer
         _cleanup_(tls_paths_done) tls_paths p = {};
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         _cleanup_(X509_freep) X509 *cert = NULL, *ca = NULL;
-        _cleanup_free_ char *err = NULL, *cert_out = NULL, *ca_out = NULL, *serial = NULL;
-        const char *missing = NULL;
+        _cleanup_free_ char *err = NULL, *serial = NULL;
         char expires[32], renew[32];
         time_t not_before, not_after;
         uid_t uid;
@@ -456,39 +545,13 @@ int tls_install(const agent_config *cfg, const doc_database *db, const char *cer
                 *ret_error = xasprintf("the CA certificate: %s", err);
                 return r;
         }
-        if (X509_check_ca(ca) == 0) {
-                *ret_error = xstrdup("the CA file does not hold a CA certificate");
+        if (x509_validity(cert, &not_before, &not_after) < 0) {
+                *ret_error = xstrdup("the certificate has an unreadable validity");
                 return -EBADMSG;
         }
-        if (X509_check_private_key(cert, key) != 1) {
-                ERR_clear_error();
-                *ret_error = xasprintf("the certificate is not for this host's key %s: it certifies another key", p.key);
-                return -EKEYREJECTED;
-        }
-        r = x509_verify_server_cert(cert, ca, &err);
-        if (r < 0) {
-                *ret_error = xasprintf("the certificate does not verify against the CA: %s", err);
+        r = install_checked(&p, key, db, cert, ca, uid, gid, ret_error);
+        if (r < 0)
                 return r;
-        }
-        if (!x509_cert_covers(cert, (const char *const *) db->tls_names, db->n_tls_names, &missing)) {
-                *ret_error = xasprintf("the certificate does not name '%s', a TLS name of database '%s'", missing,
-                                       db->name);
-                return -EKEYREJECTED;
-        }
-        cert_out = x509_cert_to_pem(cert);
-        ca_out = x509_cert_to_pem(ca);
-        if (!cert_out || !ca_out || x509_validity(cert, &not_before, &not_after) < 0) {
-                *ret_error = xstrdup("cannot encode the certificates");
-                return -EIO;
-        }
-        /* The CA first: the certificate never appears next to a CA that does not verify it. */
-        r = write_file_atomic_owned(p.ca, ca_out, strlen(ca_out), 0644, uid, gid);
-        if (r >= 0)
-                r = write_file_atomic_owned(p.cert, cert_out, strlen(cert_out), 0644, uid, gid);
-        if (r < 0) {
-                *ret_error = xasprintf("cannot write the certificates in %s: %s", p.dir, strerror(-r));
-                return r;
-        }
         serial = x509_serial_hex(cert);
         x509_format_time(not_after, expires);
         x509_format_time(tls_renewal_time(not_before, not_after), renew);

@@ -41,7 +41,9 @@ const pgconf_tls *tls_state_pgconf(const tls_state *s, pgconf_tls *buf);
 /* Renewal starts at 2/3 of a certificate's life. */
 time_t tls_renewal_time(time_t not_before, time_t not_after);
 
-/* Converge db's key and request: generate the key if missing; write a new request (server.csr)
+/* Converge db's key and request: generate the key if missing; install the certificate the document
+ * carries (db->tls_certificate) with the enrolled CA when it passes tls_install()'s checks, else
+ * say why in the result (never a failure: the pending request gets answered); write a new request (server.csr)
  * when there is no usable certificate, when it does not name every TLS name, or when renewal is
  * due; remove a request once none is needed. One result line "tls <db>: ...", "changed" when the
  * certificate in use is another than at the last apply. *ret is set

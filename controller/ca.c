@@ -1,5 +1,6 @@
 /* The CA: creation (key claimed with O_EXCL, never replaced), loading with mode and key checks,
- * and signing of database hosts' certificate requests for the names their document gives them. */
+ * signing of database hosts' certificate requests for the names their document gives them, and
+ * the mutual-TLS identities (the controller's, and each host's at enrollment). */
 #include <ctype.h>
 #include <fcntl.h>
 #include <strings.h>
@@ -11,6 +12,7 @@
 
 #include "ca.h"
 #include "fileio.h"
+#include "https-server.h"
 #include "macro.h"
 #include "x509.h"
 
@@ -65,7 +67,20 @@ static char *printable(const char *s) {
         return p;
 }
 
-static int read_key(const char *path, bool check_mode, EVP_PKEY **ret, char **ret_error) {
+/* A host's name: one DNS label, lower case (names compare byte for byte everywhere else). */
+static bool host_label_valid(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+                        return false;
+        return true;
+}
+
+/* what: "CA key" or "controller key", for the messages. */
+static int read_key(const char *path, const char *what, bool check_mode, EVP_PKEY **ret, char **ret_error) {
         _cleanup_free_ char *pem = NULL, *err = NULL;
         struct stat st;
         size_t size = 0;
@@ -73,35 +88,35 @@ static int read_key(const char *path, bool check_mode, EVP_PKEY **ret, char **re
 
         if (lstat(path, &st) < 0) {
                 r = -errno;
-                set_error(ret_error, r == -ENOENT ? xasprintf("there is no CA key %s (run 'infrastream-controller "
-                                                              "init' to create the CA)",
-                                                              path)
-                                                  : xasprintf("cannot read the CA key %s: %s", path, strerror(-r)));
+                set_error(ret_error, r == -ENOENT ? xasprintf("there is no %s %s (run 'infrastream-controller "
+                                                              "init' to create %s)",
+                                                              what, path, streq(what, "CA key") ? "the CA" : "it")
+                                                  : xasprintf("cannot read the %s %s: %s", what, path, strerror(-r)));
                 return r;
         }
         if (!S_ISREG(st.st_mode)) {
-                set_error(ret_error, xasprintf("the CA key %s is not a regular file", path));
+                set_error(ret_error, xasprintf("the %s %s is not a regular file", what, path));
                 return -EBADMSG;
         }
         if (check_mode && (st.st_mode & 077) != 0) {
-                set_error(ret_error, xasprintf("the CA key %s is accessible to other users (mode %04o); it must be 0600",
-                                               path, (unsigned) (st.st_mode & 07777)));
+                set_error(ret_error, xasprintf("the %s %s is accessible to other users (mode %04o); it must be 0600",
+                                               what, path, (unsigned) (st.st_mode & 07777)));
                 return -EPERM;
         }
         r = read_full_file(path, X509_PEM_MAX, &pem, &size);
         if (r < 0) {
-                set_error(ret_error, xasprintf("cannot read the CA key %s: %s", path, strerror(-r)));
+                set_error(ret_error, xasprintf("cannot read the %s %s: %s", what, path, strerror(-r)));
                 return r;
         }
         r = x509_key_from_pem(pem, size, ret, &err);
         explicit_bzero(pem, size);
         if (r < 0) {
-                set_error(ret_error, xasprintf("the CA key %s: %s", path, err));
+                set_error(ret_error, xasprintf("the %s %s: %s", what, path, err));
                 return r;
         }
         if (!EVP_PKEY_is_a(*ret, "EC")) {
                 EVP_PKEY_free(TAKE_PTR(*ret));
-                set_error(ret_error, xasprintf("the CA key %s is not an EC key", path));
+                set_error(ret_error, xasprintf("the %s %s is not an EC key", what, path));
                 return -EBADMSG;
         }
         return 0;
@@ -227,7 +242,7 @@ int ca_create(const char *state_dir, const char *domain, char **ret_error) {
         r = have_key ? -EEXIST : generate_key(key_path, &key);
         if (r == -EEXIST)
                 /* A crash between key and certificate, or a racing init: certify the key there is. */
-                r = read_key(key_path, true, &key, ret_error);
+                r = read_key(key_path, "CA key", true, &key, ret_error);
         else if (r < 0)
                 set_error(ret_error, xasprintf("cannot create the CA key %s: %s", key_path, strerror(-r)));
         if (r < 0)
@@ -254,7 +269,7 @@ int ca_load(const char *state_dir, ca **ret, char **ret_error) {
         int r;
 
         c->cert_path = xasprintf("%s/%s", state_dir, CA_CERT_FILE);
-        r = read_key(key_path, true, &c->key, ret_error);
+        r = read_key(key_path, "CA key", true, &c->key, ret_error);
         if (r < 0)
                 return r;
         r = read_full_file(c->cert_path, X509_PEM_MAX, &pem, NULL);
@@ -427,8 +442,10 @@ static int check_names(const ca *c, char **names, size_t n, const char *const *a
         return 0;
 }
 
-static int build_cert(const ca *c, EVP_PKEY *pub, char **names, size_t n, int64_t lifetime, X509 **ret,
-                      char **ret_error) {
+/* eku: "serverAuth" (a database's server certificate) or "serverAuth,clientAuth" (an identity on
+ * the controller's mutual-TLS channel). */
+static int build_cert(const ca *c, EVP_PKEY *pub, char **names, size_t n, const char *eku, int64_t lifetime,
+                      X509 **ret, char **ret_error) {
         _cleanup_(X509_freep) X509 *x = X509_new();
         _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *gens = NULL;
         int64_t backdate = lifetime / 10 < CA_BACKDATE_MAX ? lifetime / 10 : CA_BACKDATE_MAX;
@@ -467,7 +484,7 @@ static int build_cert(const ca *c, EVP_PKEY *pub, char **names, size_t n, int64_
             add_ext(x, &ctx, NID_key_usage,
                     EVP_PKEY_is_a(pub, "RSA") ? "critical,digitalSignature,keyEncipherment"
                                               : "critical,digitalSignature") < 0 ||
-            add_ext(x, &ctx, NID_ext_key_usage, "serverAuth") < 0 ||
+            add_ext(x, &ctx, NID_ext_key_usage, eku) < 0 ||
             add_ext(x, &ctx, NID_subject_key_identifier, "hash") < 0 ||
             add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") < 0 ||
             X509_add1_ext_i2d(x, NID_subject_alt_name, gens, !cn, X509V3_ADD_DEFAULT) != 1)
@@ -481,22 +498,16 @@ fail:
         return -EIO;
 }
 
-int ca_sign_csr(const ca *c, const char *csr_pem, const char *const *allowed, size_t n_allowed, const char *holder,
-                int64_t lifetime_seconds, char **ret_cert_pem, char **ret_error) {
+/* Parse a request and check what every request must satisfy, whatever it is issued for: proof of
+ * possession, an acceptable key, no CA. */
+static int read_request(const char *csr_pem, X509_REQ **ret_req, STACK_OF(X509_EXTENSION) **ret_exts,
+                        char **ret_error) {
         _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
-        _cleanup_(X509_freep) X509 *cert = NULL;
         _cleanup_(free_extensions) STACK_OF(X509_EXTENSION) *exts = NULL;
         _cleanup_free_ char *err = NULL;
-        char **names = NULL;
-        size_t n = 0;
         EVP_PKEY *pub;
         int r;
 
-        if (lifetime_seconds < 1 || lifetime_seconds > CA_CERT_LIFETIME_MAX) {
-                set_error(ret_error, xasprintf("the lifetime must be between 1 second and %d days",
-                                               CA_CERT_LIFETIME_MAX / 86400));
-                return -ERANGE;
-        }
         r = x509_req_from_pem(csr_pem, &req, &err);
         if (r < 0) {
                 set_error(ret_error, xasprintf("CSR: %s", err));
@@ -533,6 +544,52 @@ int ca_sign_csr(const ca *c, const char *csr_pem, const char *const *allowed, si
                         return -EPERM;
                 }
         }
+        *ret_req = TAKE_PTR(req);
+        *ret_exts = TAKE_PTR(exts);
+        return 0;
+}
+
+/* Build, then verify as a peer will: a CA that issues something its own name constraints reject
+ * would only move the error to a client. */
+static int issue(const ca *c, EVP_PKEY *pub, char **names, size_t n, const char *eku, int64_t lifetime,
+                 char **ret_cert_pem, char **ret_error) {
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        r = build_cert(c, pub, names, n, eku, lifetime, &cert, ret_error);
+        if (r < 0)
+                return r;
+        r = x509_verify_server_cert(cert, c->cert, &err);
+        if (r < 0) {
+                set_error(ret_error, xasprintf("the issued certificate does not verify: %s", err));
+                return r;
+        }
+        *ret_cert_pem = x509_cert_to_pem(cert);
+        if (!*ret_cert_pem) {
+                set_error(ret_error, xstrdup("cannot encode the certificate"));
+                return -EIO;
+        }
+        return 0;
+}
+
+int ca_sign_csr(const ca *c, const char *csr_pem, const char *const *allowed, size_t n_allowed, const char *holder,
+                int64_t lifetime_seconds, char **ret_cert_pem, char **ret_error) {
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+        _cleanup_(free_extensions) STACK_OF(X509_EXTENSION) *exts = NULL;
+        _cleanup_free_ char *err = NULL;
+        char **names = NULL;
+        size_t n = 0;
+        int r;
+
+        if (lifetime_seconds < 1 || lifetime_seconds > CA_CERT_LIFETIME_MAX) {
+                set_error(ret_error, xasprintf("the lifetime must be between 1 second and %d days",
+                                               CA_CERT_LIFETIME_MAX / 86400));
+                return -ERANGE;
+        }
+        r = read_request(csr_pem, &req, &exts, ret_error);
+        if (r < 0)
+                return r;
         /* Only the names are taken from the request; every other extension it carries is ignored
          * and the certificate's are our own. */
         r = x509_exts_dns_names(exts, &names, &n, &err);
@@ -544,21 +601,84 @@ int ca_sign_csr(const ca *c, const char *csr_pem, const char *const *allowed, si
         if (r >= 0)
                 r = check_names(c, names, n, allowed, n_allowed, holder, ret_error);
         if (r >= 0)
-                r = build_cert(c, pub, names, n, lifetime_seconds, &cert, ret_error);
-        if (r >= 0) {
-                /* The certificate must verify as clients will check it; a CA that issues something
-                 * its own name constraints reject would only move the error to a client. */
-                r = x509_verify_server_cert(cert, c->cert, &err);
-                if (r < 0)
-                        set_error(ret_error, xasprintf("the issued certificate does not verify: %s", err));
-        }
+                r = issue(c, X509_REQ_get0_pubkey(req), names, n, "serverAuth", lifetime_seconds, ret_cert_pem,
+                          ret_error);
         x509_names_free(names, n);
+        return r;
+}
+
+int ca_sign_host_csr(const ca *c, const char *csr_pem, const char *host, int64_t lifetime_seconds,
+                     char **ret_cert_pem, char **ret_error) {
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+        _cleanup_(free_extensions) STACK_OF(X509_EXTENSION) *exts = NULL;
+        _cleanup_free_ char *name = NULL;
+        int r;
+
+        if (!host_label_valid(host)) {
+                _cleanup_free_ char *p = printable(host);
+                set_error(ret_error, xasprintf("'%s' is not a host name: use at most 63 lower-case letters, digits "
+                                               "and '-', starting and ending with a letter or digit",
+                                               p));
+                return -EINVAL;
+        }
+        if (lifetime_seconds < 1 || lifetime_seconds > CA_CERT_LIFETIME_MAX) {
+                set_error(ret_error, xasprintf("the lifetime must be between 1 second and %d days",
+                                               CA_CERT_LIFETIME_MAX / 86400));
+                return -ERANGE;
+        }
+        r = read_request(csr_pem, &req, &exts, ret_error);
         if (r < 0)
                 return r;
-        *ret_cert_pem = x509_cert_to_pem(cert);
-        if (!*ret_cert_pem) {
-                set_error(ret_error, xstrdup("cannot encode the certificate"));
-                return -EIO;
+        /* The names the request asks for do not matter: the controller names the host, after the
+         * name it enrolled with, so a host cannot obtain another's identity or the controller's. */
+        name = mtls_host_name(host, c->domain);
+        if (!x509_dns_name_valid(name)) {
+                set_error(ret_error, xasprintf("'%s' is too long for a DNS name", name));
+                return -EINVAL;
         }
-        return 0;
+        return issue(c, X509_REQ_get0_pubkey(req), &name, 1, "serverAuth,clientAuth", lifetime_seconds, ret_cert_pem,
+                     ret_error);
+}
+
+char *ca_cert_pem(const ca *c) {
+        return x509_cert_to_pem(c->cert);
+}
+
+/* The controller's identity: certified like a host, as controller.<domain>. The key is claimed
+ * like the CA's (generate_key()): agents may hold connections to it, and init never replaces. */
+int ca_create_controller_cert(const ca *c, const char *state_dir, char **ret_error) {
+        _cleanup_free_ char *key_path = xasprintf("%s/%s", state_dir, CA_CONTROLLER_KEY_FILE),
+                            *cert_path = xasprintf("%s/%s", state_dir, CA_CONTROLLER_CERT_FILE),
+                            *name = mtls_controller_name(c->domain), *pem = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        struct stat st;
+        bool have_key, have_cert;
+        int r;
+
+        have_key = lstat(key_path, &st) == 0 && st.st_size > 0;
+        have_cert = lstat(cert_path, &st) == 0;
+        if (have_key && have_cert)
+                return 0;
+        if (have_cert) {
+                set_error(ret_error, xasprintf("%s exists but its key %s does not; move %s away to issue a new "
+                                               "controller certificate",
+                                               cert_path, key_path, cert_path));
+                return -ENOKEY;
+        }
+        r = have_key ? -EEXIST : generate_key(key_path, &key);
+        if (r == -EEXIST)
+                r = read_key(key_path, "controller key", true, &key, ret_error);
+        else if (r < 0)
+                set_error(ret_error, xasprintf("cannot create the controller key %s: %s", key_path, strerror(-r)));
+        if (r < 0)
+                return r;
+        r = issue(c, key, &name, 1, "serverAuth,clientAuth", CA_CONTROLLER_LIFETIME, &pem, ret_error);
+        if (r < 0)
+                return r;
+        r = write_file_atomic(cert_path, pem, strlen(pem), 0644);
+        if (r < 0) {
+                set_error(ret_error, xasprintf("cannot write %s: %s", cert_path, strerror(-r)));
+                return r;
+        }
+        return 1;
 }

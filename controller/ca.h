@@ -1,7 +1,8 @@
 /* The controller's certificate authority: an EC P-256 key (ca.key, 0600, never leaves the state
  * directory, never replaced) and a self-signed certificate (ca.crt) whose name constraints keep
  * it to one DNS domain. It signs the server certificates database hosts request, for the names
- * their document gives them and nothing else. */
+ * their document gives them and nothing else, and the identities of the mutual-TLS channel: the
+ * controller's (controller.<domain>) and each enrolled host's (<host>.hosts.<domain>). */
 #pragma once
 
 #include <stdbool.h>
@@ -15,6 +16,10 @@
 #define CA_CERT_LIFETIME_DEFAULT (90 * 86400)       /* a server certificate: 90 days */
 #define CA_CERT_LIFETIME_MAX (397 * 86400)          /* what browsers accept; no server needs more */
 #define CA_BACKDATE_MAX 300                         /* notBefore allows 5 minutes of clock skew */
+#define CA_CONTROLLER_KEY_FILE "controller.key"
+#define CA_CONTROLLER_CERT_FILE "controller.crt"
+#define CA_CONTROLLER_LIFETIME (365 * 86400)        /* controller.<domain>: 1 year */
+#define CA_HOST_LIFETIME (365 * 86400)              /* <host>.hosts.<domain>, issued at enrollment: 1 year */
 
 typedef struct ca ca;
 
@@ -48,6 +53,22 @@ int ca_describe(const ca *c, char **ret_subject, char ret_fingerprint[65], time_
  * message naming the reason. */
 int ca_sign_csr(const ca *c, const char *csr_pem, const char *const *allowed, size_t n_allowed, const char *holder,
                 int64_t lifetime_seconds, char **ret_cert_pem, char **ret_error);
+
+/* Issue a host's identity on the mutual-TLS channel for its enrollment request: subjectAltName
+ * <host>.hosts.<domain> (mtls_host_name()), EKU serverAuth + clientAuth, otherwise as above. The
+ * request must pass the same checks (signature, key, no CA); the names it asks for are ignored:
+ * the controller names the host. host must be one lower-case DNS label (-EINVAL otherwise). */
+int ca_sign_host_csr(const ca *c, const char *csr_pem, const char *host, int64_t lifetime_seconds,
+                     char **ret_cert_pem, char **ret_error);
+
+/* Create the controller's own identity in state_dir: an EC P-256 key (controller.key, 0600) and a
+ * certificate for controller.<domain> (controller.crt, 0644; EKU serverAuth + clientAuth, 1 year),
+ * the server certificate of 'serve' and the client certificate of pushes. Like ca_create(): 1 when
+ * created, 0 when both exist (kept as they are), a certificate without its key is an error. */
+int ca_create_controller_cert(const ca *c, const char *state_dir, char **ret_error);
+
+/* The CA certificate as PEM, malloc'd. */
+char *ca_cert_pem(const ca *c);
 
 /* "90d", "12h", "30m", "300s" -> seconds (1 .. CA_CERT_LIFETIME_MAX). */
 int ca_parse_lifetime(const char *s, int64_t *ret);

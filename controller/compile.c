@@ -4,6 +4,8 @@
 
 #include "compile.h"
 #include "resolve.h"
+#include "tokens.h"
+#include "x509.h"
 
 void compilation_init(compilation *c) {
         *c = (compilation) {};
@@ -40,6 +42,51 @@ static int doc_host_cmp(const void *key, const void *elem) {
 
 const stored_document *compilation_recorded(const compilation *c, const char *host) {
         return c->n_docs ? bsearch(host, c->docs, c->n_docs, sizeof(stored_document), doc_host_cmp) : NULL;
+}
+
+/* Enrolled hosts join the static inventory, so placement sees both. A name in both is the
+ * inventory file's: it is what the operator wrote down, and the enrolled facts are only a guess
+ * of it until the file entry goes. */
+static int add_enrolled_hosts(compilation *c) {
+        stored_host *hosts = NULL;
+        size_t n = 0;
+        int r;
+
+        r = store_load_hosts(c->store, &hosts, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                const stored_host *h = &hosts[i];
+                long at = inventory_find(&c->inv, h->name);
+                char **keys = NULL, **values = NULL;
+                size_t n_labels = 0;
+
+                if (at >= 0) {
+                        const inv_host *s = &c->inv.hosts[at];
+                        diag_add(&c->diags, DIAG_WARNING, s->loc.path, s->loc.line, s->loc.col,
+                                 "host '%s' is in the inventory and enrolled as well; the inventory's entry is used",
+                                 h->name);
+                        continue;
+                }
+                tokens_split_labels(h->labels, &keys, &values, &n_labels);
+                r = inventory_add_host(&c->inv, &(inv_host) {
+                        .name = h->name,
+                        .addresses = (const char **) h->addresses,
+                        .n_addresses = h->n_addresses,
+                        .role = streq(h->role, "application") ? DOC_HOST_APPLICATION : DOC_HOST_DATABASE,
+                        .cpus = h->cpus,
+                        .memory_bytes = h->memory_bytes,
+                        .label_keys = (const char **) keys,
+                        .label_values = (const char **) values,
+                        .n_labels = n_labels,
+                        .loc = { "(enrolled)", 0, 0 },
+                });
+                tokens_labels_free(keys, values, n_labels);
+                if (r < 0)
+                        break;
+        }
+        stored_hosts_free(hosts, n);
+        return r < 0 ? r : 0;
 }
 
 int compile_all(compilation *c, const compile_options *o, char **ret_error) {
@@ -80,6 +127,8 @@ int compile_all(compilation *c, const compile_options *o, char **ret_error) {
                 r = store_load_placements(c->store, &c->prev, &c->n_prev);
                 if (r >= 0)
                         r = store_load_documents(c->store, &c->docs, &c->n_docs);
+                if (r >= 0)
+                        r = add_enrolled_hosts(c);
                 if (r < 0) {
                         if (ret_error)
                                 *ret_error = xasprintf("cannot read the state store: %s", strerror(-r));
@@ -212,6 +261,159 @@ int compile_prune_secrets(compilation *c, secrets *x, size_t *ret_removed) {
                                 };
         }
         return secrets_prune(x, live, n, ret_removed);
+}
+
+int compile_attach_passwords(compilation *c, secrets *x) {
+        for (size_t h = 0; h < c->rr.n_docs; h++) {
+                doc_document *d = c->rr.docs[h];
+
+                if (d->role != DOC_HOST_APPLICATION)
+                        continue;
+                for (size_t i = 0; i < d->n_apps; i++) {
+                        doc_app *app = &d->apps[i];
+                        char app_key[512];
+                        int r;
+
+                        r = doc_key(&app->identity, app->name, app_key, sizeof(app_key));
+                        for (size_t k = 0; k < app->n_env && r >= 0; k++) {
+                                doc_env *e = &app->env[k];
+                                char db_key[512];
+                                char *pw = NULL;
+
+                                /* A grant resolves within its application's project: same identity. */
+                                r = doc_key(&app->identity, e->database, db_key, sizeof(db_key));
+                                if (r >= 0)
+                                        r = secrets_get_password(x, app_key, db_key, &pw);
+                                if (r == -ENOENT)
+                                        r = 0;
+                                erase_and_free(e->password);
+                                e->password = pw;
+                        }
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+static int cert_key_cmp(const void *key, const void *elem) {
+        const stored_cert *k = key, *x = elem;
+        int r = strcmp(k->host, x->host);
+        return r ? r : strcmp(k->database, x->database);
+}
+
+/* The stored certificate, if it still serves db: it names every TLS name and has not expired. The
+ * agent checks it again (its key, the enrolled CA); this only keeps a stale one out. */
+static bool cert_serves(const stored_cert *sc, const doc_database *db, int64_t now) {
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        _cleanup_free_ char *err = NULL;
+        time_t not_before, not_after;
+
+        if (x509_cert_from_pem(sc->certificate, &cert, &err) < 0 || x509_validity(cert, &not_before, &not_after) < 0)
+                return false;
+        return (int64_t) not_after > now &&
+               x509_cert_covers(cert, (const char *const *) db->tls_names, db->n_tls_names, NULL);
+}
+
+int compile_attach_certificates(compilation *c, long host, int64_t now) {
+        stored_cert *certs = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!c->store)
+                return 0;
+        r = store_load_certs(c->store, &certs, &n);
+        if (r < 0)
+                return r;
+        for (size_t h = host < 0 ? 0 : (size_t) host; h < c->rr.n_docs && (host < 0 || h == (size_t) host); h++) {
+                doc_document *d = c->rr.docs[h];
+
+                for (size_t i = 0; i < d->n_databases; i++) {
+                        doc_database *db = &d->databases[i];
+                        stored_cert key = { .host = d->host, .database = db->name };
+                        const stored_cert *sc = n ? bsearch(&key, certs, n, sizeof(stored_cert), cert_key_cmp) : NULL;
+
+                        free(db->tls_certificate);
+                        db->tls_certificate = sc && cert_serves(sc, db, now) ? xstrdup(sc->certificate) : NULL;
+                }
+        }
+        stored_certs_free(certs, n);
+        return 0;
+}
+
+char *compile_stored_body(doc_document *d) {
+        size_t n_env = 0, k = 0;
+        char **saved;
+        char *body;
+
+        /* The documents are views: the passwords are moved aside for the encoding and put back. */
+        for (size_t i = 0; i < d->n_apps; i++)
+                n_env += d->apps[i].n_env;
+        saved = xcalloc(n_env + 1, sizeof(char *));
+        for (size_t i = 0; i < d->n_apps; i++)
+                for (size_t j = 0; j < d->apps[i].n_env; j++)
+                        saved[k++] = TAKE_PTR(d->apps[i].env[j].password);
+        body = doc_encode(d, NULL);
+        k = 0;
+        for (size_t i = 0; i < d->n_apps; i++)
+                for (size_t j = 0; j < d->apps[i].n_env; j++)
+                        d->apps[i].env[j].password = saved[k++];
+        free(saved);
+        return body;
+}
+
+static int recorded_cmp(const void *a, const void *b) {
+        return strcmp(((const stored_document *) a)->host, ((const stored_document *) b)->host);
+}
+
+/* Keep c->docs what the store holds, for the next compilation_recorded(). */
+static void note_recorded(compilation *c, const char *host, uint64_t revision, const char *hash, char *body) {
+        stored_document *sd = (stored_document *) compilation_recorded(c, host);
+
+        if (!sd) {
+                c->docs = xrealloc(c->docs, (c->n_docs + 1) * sizeof(stored_document));
+                c->docs[c->n_docs++] = (stored_document) { .host = xstrdup(host) };
+                qsort_safe(c->docs, c->n_docs, sizeof(stored_document), recorded_cmp);
+                sd = (stored_document *) compilation_recorded(c, host);
+        }
+        sd->revision = revision;
+        free(sd->content_hash);
+        sd->content_hash = xstrdup(hash);
+        free(sd->body);
+        sd->body = body;
+}
+
+int compile_stamp_document(compilation *c, size_t h, const char *commit) {
+        doc_document *d = c->rr.docs[h];
+        const stored_document *sd = compilation_recorded(c, d->host);
+        _cleanup_free_ char *body = NULL;
+        char hash[65];
+        int r;
+
+        doc_content_hash(d, hash);
+        if (sd && streq(sd->content_hash, hash)) {
+                _cleanup_(doc_document_freep) doc_document *prev = NULL;
+
+                /* The recorded body carries the commit; the revision is its column. A body that
+                 * does not decode any more is replaced: the host gets a new revision. */
+                if (doc_decode(sd->body, strlen(sd->body), &prev, NULL, NULL, NULL) >= 0) {
+                        d->revision = sd->revision;
+                        free(d->commit);
+                        d->commit = TAKE_PTR(prev->commit);
+                        return 0;
+                }
+        }
+        r = store_next_revision(c->store, &d->revision);
+        if (r < 0)
+                return r;
+        free(d->commit);
+        d->commit = xstrdup(commit);
+        body = compile_stored_body(d);
+        r = store_save_document(c->store, d->host, d->revision, hash, body);
+        if (r < 0)
+                return r;
+        note_recorded(c, d->host, d->revision, hash, TAKE_PTR(body));
+        return 1;
 }
 
 char *repo_head_commit(const char *repo) {

@@ -60,5 +60,24 @@ int compile_attach_verifiers(compilation *c, secrets *x);
  * A grant whose database is not placed yet keeps its secret. */
 int compile_prune_secrets(compilation *c, secrets *x, size_t *ret_removed);
 
+/* Fill doc_env.password on every application host from the secret store (render, apply, and plan,
+ * which must hash what apply hashes). In memory only: the state store never keeps a document with
+ * a password (compile_stored_body()). A grant without a secret yet keeps NULL. */
+int compile_attach_passwords(compilation *c, secrets *x);
+/* Set doc_database.tls_certificate on database hosts (host < 0: every host; else that inventory
+ * index) from the certificates the CA issued (store_load_certs()), where the stored certificate
+ * for (host, database) names every TLS name of the document and has not expired at now. */
+int compile_attach_certificates(compilation *c, long host, int64_t now);
+
+/* The body the state store keeps for d: its canonical JSON without signature and without the
+ * passwords (they are left out as if NULL). */
+char *compile_stored_body(doc_document *d);
+/* Stamp inventory host h's document for publication; the content hash covers everything,
+ * passwords and certificates included. Unchanged since the recorded document: the recorded
+ * revision and commit, so signing gives the same bytes again (Ed25519 is deterministic); returns
+ * 0. Changed (or never recorded): the next revision and commit, recorded in the caller's
+ * transaction (compile_stored_body()); returns 1. */
+int compile_stamp_document(compilation *c, size_t h, const char *commit);
+
 /* The manifests repository's HEAD commit, or "" when it is not a git work tree. */
 char *repo_head_commit(const char *repo);

@@ -228,3 +228,48 @@ long inventory_find(const inventory *inv, const char *name) {
         const inv_host *h = inv->n ? bsearch(&key, inv->hosts, inv->n, sizeof(inv_host), host_cmp) : NULL;
         return h ? (long) (h - inv->hosts) : -1;
 }
+
+int inventory_add_host(inventory *inv, const inv_host *h) {
+        inv_host *n;
+        size_t at = 0, lo = 0, hi = inv->n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(inv->hosts[mid].name, h->name);
+
+                if (c == 0)
+                        return -EEXIST;
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        at = lo;
+        /* One slot more than n, as inventory_load_buffer() allocates. */
+        inv->hosts = xrealloc(inv->hosts, (inv->n + 2) * sizeof(inv_host));
+        memmove(&inv->hosts[at + 1], &inv->hosts[at], (inv->n - at) * sizeof(inv_host));
+        inv->n++;
+        n = &inv->hosts[at];
+        *n = (inv_host) {
+                .name = arena_strdup(&inv->arena, h->name),
+                .addresses = arena_alloc(&inv->arena, (h->n_addresses + 1) * sizeof(char *)),
+                .n_addresses = h->n_addresses,
+                .role = h->role,
+                .cpus = h->cpus,
+                .memory_bytes = h->memory_bytes,
+                .label_keys = arena_alloc(&inv->arena, (h->n_labels + 1) * sizeof(char *)),
+                .label_values = arena_alloc(&inv->arena, (h->n_labels + 1) * sizeof(char *)),
+                .n_labels = h->n_labels,
+                .loc = { h->loc.path ? arena_strdup(&inv->arena, h->loc.path) : NULL, h->loc.line, h->loc.col },
+        };
+        memset(&inv->hosts[inv->n], 0, sizeof(inv_host));
+        for (size_t i = 0; i < h->n_addresses; i++)
+                n->addresses[i] = arena_strdup(&inv->arena, h->addresses[i]);
+        for (size_t i = 0; i < h->n_labels; i++) {
+                n->label_keys[i] = strpool_intern(&inv->labels, h->label_keys[i]);
+                n->label_values[i] = strpool_intern(&inv->labels, h->label_values[i]);
+                if (streq(h->label_keys[i], "environment"))
+                        n->environment = n->label_values[i];
+        }
+        return 0;
+}

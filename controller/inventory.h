@@ -1,5 +1,5 @@
-/* Hosts the controller can place on. Today from a static inventory file (--hosts); enrolled
- * hosts from the state store will feed the same structure. */
+/* Hosts the controller can place on: from a static inventory file (--hosts) and the hosts that
+ * enrolled (state store), in one structure. */
 #pragma once
 
 #include <stdint.h>
@@ -39,5 +39,9 @@ void inventory_done(inventory *inv);
 int inventory_load(inventory *inv, const char *path, diag_list *diags);
 int inventory_load_buffer(inventory *inv, const char *path, const char *data, size_t size, diag_list *diags);
 long inventory_find(const inventory *inv, const char *name);
+/* Add a host (an enrolled one, from the state store) at its place in name order. Its strings are
+ * copied into the inventory (labels interned; environment is the 'environment' label's value,
+ * whatever h->environment says). -EEXIST, nothing added, when the name is there already. */
+int inventory_add_host(inventory *inv, const inv_host *h);
 /* "10.0.0.1" -> "10.0.0.1/32", "fd00::1" -> "fd00::1/128" (into buf). */
 void address_to_cidr(const char *addr, char *buf, size_t size);

@@ -3,9 +3,16 @@
 #include <getopt.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
+
+#include <json-c/json.h>
 
 #include "ca.h"
 #include "compile.h"
+#include "describe.h"
+#include "push.h"
+#include "serve.h"
+#include "tokens.h"
 #include "document.h"
 #include "fileio.h"
 #include "plan.h"
@@ -26,6 +33,10 @@ typedef struct args {
         const char *repo, *hosts, *state_dir, *domain, *host;
         const char *app, *database, *project; /* secret reveal */
         const char *csr, *allow_names, *lifetime; /* ca sign */
+        const char *ttl, *role, *labels; /* token create */
+        const char *listen; /* serve */
+        const char *timeout, *parallel; /* apply */
+        const char *output; /* get database */
         bool json, verbose, domain_set;
 } args;
 
@@ -38,13 +49,19 @@ static void usage_main(FILE *f) {
                 "Turns a repository of lowops manifests into signed desired-state documents, one per host.\n"
                 "\n"
                 "Commands:\n"
-                "  init           create the state directory, state store, signing key, master key and CA\n"
+                "  init           create the state directory, state store, signing key, master key, CA and\n"
+                "                 the controller's certificate\n"
                 "  validate       check every manifest in the repository\n"
                 "  plan           show what would be created, changed and removed on each host\n"
                 "  render         print one host's signed desired-state document and record it\n"
                 "  secret reveal  print one grant's database password in the clear (root only, debugging)\n"
                 "  ca sign        issue a server certificate for a database host's request (CSR)\n"
                 "  ca show        print the CA certificate's subject, fingerprint, expiry and domain\n"
+                "  token create   create a one-time token that enrolls one host (agentctl enroll)\n"
+                "  serve          answer agents over HTTPS: enrollment and status reports\n"
+                "  hosts          list the enrolled hosts and what they last reported\n"
+                "  apply          record every host's document, push it to the agents and wait until applied\n"
+                "  get database   show a Database manifest with its computed host name, host and status\n"
                 "\n"
                 "Run '%s COMMAND --help' for a command's options. --version prints the version.\n",
                 prog, prog);
@@ -57,7 +74,9 @@ static const struct {
           "Create DIR (mode 0700), the state store, the Ed25519 document-signing key (0600), the\n"
           "master key that encrypts the database passwords in the state store (master.key, 0600) and\n"
           "the CA that certifies database hosts: an EC P-256 key (ca.key, 0600) and a self-signed\n"
-          "certificate (ca.crt, 10 years) whose name constraints permit DNS names in D only.\n"
+          "certificate (ca.crt, 10 years) whose name constraints permit DNS names in D only; and the\n"
+          "controller's identity for mutual TLS with agents: an EC P-256 key (controller.key, 0600) and\n"
+          "a certificate for controller.D from that CA (controller.crt, 1 year).\n"
           "Safe to run again: existing keys are never overwritten; an older state store is upgraded.\n"
           "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n"
           "  --domain D        the CA's DNS domain, fixed at creation (default " DEFAULT_DOMAIN ")\n" },
@@ -102,9 +121,64 @@ static const struct {
         { "ca show", "ca show [--state-dir DIR]",
           "Print the CA certificate's subject, SHA-256 fingerprint, validity and DNS domain.\n"
           "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n" },
+        { "token create", "token create [--ttl 1h] [--role database|application] [--labels K=V,...] [--state-dir DIR]",
+          "Create a one-time enrollment token and print it (ID.SECRET) on stdout; this is the only time\n"
+          "it is shown: the state store keeps a hash of the secret. When it expires goes to stderr.\n"
+          "The host that enrolls with it (agentctl enroll --token) gets the token's role and labels.\n"
+          "Needs write access to the state directory (root's).\n"
+          "  --ttl T           validity: a number and s, m, h or d, at most 7d (default 1h)\n"
+          "  --role R          database or application (default " TOKENS_ROLE_DEFAULT ")\n"
+          "  --labels L        comma-separated KEY=VALUE labels for placement, e.g. environment=production\n"
+          "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n" },
+        { "serve", "serve --listen ADDR:PORT [--state-dir DIR]",
+          "Answer agents over HTTPS (TLS 1.3, certificate controller.crt): GET /v1/ca, POST /v1/enroll\n"
+          "(a token, a certificate request and the host's facts; answers with the host's certificate)\n"
+          "and POST /v1/report (status reports, authenticated by the host's certificate). Notifies\n"
+          "systemd when ready; stops on SIGTERM or SIGINT.\n"
+          "  --listen A:P      address and port, e.g. 0.0.0.0:7443 or [::]:7443\n"
+          "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n" },
+        { "hosts", "hosts [--state-dir DIR] [--json]",
+          "List the enrolled hosts: name, role, addresses, endpoint, applied revision, status of the\n"
+          "last report and when it came.\n"
+          "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n"
+          "  --json            machine-readable output\n" },
+};
+
+static const struct {
+        const char *name, *synopsis, *options;
+} HELP_APPLY[] = {
+        { "apply", "apply --repo DIR [--hosts FILE] [--state-dir DIR] [--domain D] [--timeout 300] [--parallel N]",
+          "Render every host's document (as render does for one), record and sign those that changed\n"
+          "(a new revision, the repository's HEAD commit), and push each enrolled host the recorded\n"
+          "revision it has not applied yet, over mutual TLS (controller.crt), many hosts at once. A\n"
+          "database host's TLS certificate requests are signed by the CA and its document pushed again\n"
+          "with the certificate. Waits until every host has applied its revision. Progress goes to\n"
+          "stderr, a summary per host to stdout. Exit 0 when every host converged, 1 when any did not\n"
+          "(each named, with why; run apply again once it is fixed), 2 when apply could not run.\n"
+          "Unchanged manifests and every host at its revision: prints \"No changes.\" and pushes nothing.\n"
+          "  --repo DIR        manifests repository (default .)\n"
+          "  --hosts FILE      static host inventory (YAML); its hosts must also be enrolled\n"
+          "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n"
+          "  --domain D        DNS domain for database host names (default: the CA's, else " DEFAULT_DOMAIN ")\n"
+          "  --timeout S       seconds each host has to apply, all its pushes together (default 300)\n"
+          "  --parallel N      hosts pushed to at once (default 64)\n" },
+        { "get database", "get database NAME [--repo DIR] [--hosts FILE] [--state-dir DIR] [--project ORG/OU/ENV/PROJECT] [-o yaml|json]",
+          "Print the Database manifest NAME as declared, with a computed block: its host name, port,\n"
+          "host and address, the CA's fingerprint, the revision its host applied and its status.\n"
+          "Reads the state store but never writes it.\n"
+          "  --repo DIR        manifests repository (default .)\n"
+          "  --hosts FILE      static host inventory (YAML)\n"
+          "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n"
+          "  --project P       org/ou/env/project, needed when NAME exists in several projects\n"
+          "  -o, --output F    yaml (default) or json\n" },
 };
 
 static void usage_command(const char *cmd, FILE *f) {
+        for (size_t i = 0; i < ELEMENTSOF(HELP_APPLY); i++)
+                if (streq(HELP_APPLY[i].name, cmd)) {
+                        fprintf(f, "Usage: %s %s\n\n%s", prog, HELP_APPLY[i].synopsis, HELP_APPLY[i].options);
+                        return;
+                }
         for (size_t i = 0; i < ELEMENTSOF(HELP); i++)
                 if (streq(HELP[i].name, cmd)) {
                         fprintf(f, "Usage: %s %s\n\n%s", prog, HELP[i].synopsis, HELP[i].options);
@@ -122,6 +196,10 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                 { "app", required_argument, NULL, 'A' },       { "database", required_argument, NULL, 'D' },
                 { "project", required_argument, NULL, 'P' },   { "csr", required_argument, NULL, 'C' },
                 { "allow-names", required_argument, NULL, 'N' }, { "lifetime", required_argument, NULL, 'L' },
+                { "ttl", required_argument, NULL, 'T' },       { "role", required_argument, NULL, 'R' },
+                { "labels", required_argument, NULL, 'l' },    { "listen", required_argument, NULL, 'S' },
+                { "timeout", required_argument, NULL, 't' },   { "parallel", required_argument, NULL, 'p' },
+                { "output", required_argument, NULL, 'o' },
                 {},
         };
         static const char *const allowed[][8] = {
@@ -132,14 +210,22 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                 { "secret reveal", "app", "database", "project", "state-dir" },
                 { "ca sign", "csr", "allow-names", "lifetime", "host", "state-dir" },
                 { "ca show", "state-dir" },
+                { "token create", "ttl", "role", "labels", "state-dir" },
+                { "serve", "listen", "state-dir" },
+                { "hosts", "state-dir", "json" },
+                { "apply", "repo", "hosts", "state-dir", "domain", "timeout", "parallel", "verbose" },
+                { "get database", "repo", "hosts", "state-dir", "domain", "project", "output" },
         };
         int c, idx;
 
         *a = (args) { .repo = ".", .state_dir = DEFAULT_STATE_DIR, .domain = DEFAULT_DOMAIN };
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+        while ((c = getopt_long(argc, argv, "o:", opts, &idx)) != -1) {
                 bool ok = false;
+                if (c == 'o') /* -o is the one short option: getopt_long() sets no index for it */
+                        for (idx = 0; !streq(opts[idx].name, "output"); idx++)
+                                ;
                 if (c == 'h') {
                         usage_command(cmd, stdout);
                         return 1;
@@ -198,12 +284,67 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                 case 'L':
                         a->lifetime = optarg;
                         break;
+                case 'T':
+                        a->ttl = optarg;
+                        break;
+                case 'R':
+                        a->role = optarg;
+                        break;
+                case 'l':
+                        a->labels = optarg;
+                        break;
+                case 'S':
+                        a->listen = optarg;
+                        break;
+                case 't':
+                        a->timeout = optarg;
+                        break;
+                case 'p':
+                        a->parallel = optarg;
+                        break;
+                case 'o':
+                        a->output = optarg;
+                        break;
                 }
         }
         if (optind < argc) {
                 fprintf(stderr, "%s %s: unexpected argument '%s'\n", prog, cmd, argv[optind]);
                 return -EINVAL;
         }
+        return 0;
+}
+
+/* The controller's identity on the mutual-TLS channel, certified by the CA. Never replaced here:
+ * agents may be connected with it; a lost one is moved away by hand and init issues a new one. */
+static int init_controller_cert(const args *a, const ca *c) {
+        _cleanup_free_ char *err = NULL, *path = xasprintf("%s/%s", a->state_dir, CA_CONTROLLER_CERT_FILE), *pem = NULL;
+        _cleanup_(X509_freep) X509 *x = NULL;
+        time_t not_before, not_after;
+        char when[32];
+        int created, r;
+
+        created = ca_create_controller_cert(c, a->state_dir, &err);
+        if (created < 0) {
+                fprintf(stderr, "%s init: %s\n", prog, err);
+                return created;
+        }
+        r = read_full_file(path, X509_PEM_MAX, &pem, NULL);
+        if (r >= 0)
+                r = x509_cert_from_pem(pem, &x, &err);
+        if (r >= 0)
+                r = x509_validity(x, &not_before, &not_after);
+        if (r < 0) {
+                fprintf(stderr, "%s init: cannot read %s: %s\n", prog, path, err ? err : strerror(-r));
+                return r;
+        }
+        x509_format_time(not_after, when);
+        printf(created > 0 ? "created controller certificate %s (expires %s)\n"
+                           : "controller certificate %s exists, kept (expires %s)\n",
+               path, when);
+        if (not_after - time(NULL) < 30 * 86400)
+                fprintf(stderr, "warning: the controller certificate %s expires %s; move %s and %s/%s away and run "
+                                "init again to issue a new one\n",
+                        path, when, path, a->state_dir, CA_CONTROLLER_KEY_FILE);
         return 0;
 }
 
@@ -231,7 +372,7 @@ static int init_ca(const args *a) {
         }
         printf(created > 0 ? "created CA %s for domain %s\n" : "CA %s exists, kept (domain %s)\n", ca_cert_path(c),
                ca_domain(c));
-        return 0;
+        return init_controller_cert(a, c);
 }
 
 static int cmd_init(const args *a) {
@@ -368,6 +509,26 @@ static int cmd_plan(const args *a) {
                 fprintf(stderr, "%s plan: cannot read the secrets in the state store: %s\n", prog, strerror(-r));
                 return EXIT_USAGE;
         }
+        if (c.store) {
+                /* The recorded content hashes cover the passwords and certificates apply delivers:
+                 * hash the same document (the passwords stay in memory and are never shown). */
+                _cleanup_(secrets_closep) secrets *x = NULL;
+                _cleanup_free_ char *err = NULL;
+
+                r = secrets_open(c.store, a->state_dir, &x, &err);
+                if (r < 0) {
+                        fprintf(stderr, "%s plan: %s\n", prog, err);
+                        return EXIT_USAGE;
+                }
+                r = compile_attach_passwords(&c, x);
+                if (r >= 0)
+                        r = compile_attach_certificates(&c, -1, (int64_t) time(NULL));
+                if (r < 0) {
+                        fprintf(stderr, "%s plan: cannot read the secrets and certificates in the state store: %s\n",
+                                prog, strerror(-r));
+                        return EXIT_USAGE;
+                }
+        }
         hosts = xcalloc(c.inv.n + 1, sizeof(plan_host));
         prev = xcalloc(c.inv.n + 1, sizeof(doc_document *));
         for (size_t i = 0; i < c.inv.n; i++) {
@@ -406,16 +567,25 @@ static int cmd_plan(const args *a) {
         return 0;
 }
 
+static int write_all(int fd, const char *s);
+
+/* Passwords a document carries in the clear (application hosts, from apply's point of view). */
+static size_t count_passwords(const doc_document *d) {
+        size_t n = 0;
+        for (size_t i = 0; i < d->n_apps; i++)
+                for (size_t j = 0; j < d->apps[i].n_env; j++)
+                        n += d->apps[i].env[j].password != NULL;
+        return n;
+}
+
 static int cmd_render(const args *a) {
         _cleanup_(compilation_done) compilation c = {};
         _cleanup_(secrets_closep) secrets *x = NULL;
-        _cleanup_free_ char *key = xasprintf("%s/%s", a->state_dir, SIGNING_KEY), *body = NULL, *err = NULL,
-                            *commit = NULL;
+        _cleanup_free_ char *key = xasprintf("%s/%s", a->state_dir, SIGNING_KEY), *err = NULL, *commit = NULL;
+        _cleanup_erase_ char *body = NULL; /* an application host's carries passwords */
         const char *what = "record in the state store";
-        const stored_document *sd;
         doc_document *d;
-        char hash[65];
-        size_t size;
+        size_t size, n_passwords;
         long h;
         int r;
 
@@ -437,7 +607,6 @@ static int cmd_render(const args *a) {
                 return EXIT_USAGE;
         }
         d = c.rr.docs[h];
-        sd = compilation_recorded(&c, a->host);
 
         /* One transaction: placements, the grants' secrets and the document are recorded together. */
         r = store_begin(c.store);
@@ -450,42 +619,45 @@ static int cmd_render(const args *a) {
                 r = compile_attach_verifiers(&c, x);
                 if (r >= 0)
                         r = compile_prune_secrets(&c, x, NULL);
+                /* What apply pushes, so that both hash (and number) the same document. */
+                if (r >= 0)
+                        r = compile_attach_passwords(&c, x);
+                if (r >= 0) {
+                        what = "read the issued certificates";
+                        r = compile_attach_certificates(&c, h, (int64_t) time(NULL));
+                }
                 if (r >= 0)
                         what = "record in the state store";
         }
         if (r >= 0) {
-                /* After the verifiers: the hash covers them. */
-                doc_content_hash(d, hash);
-                if (sd && streq(sd->content_hash, hash)) {
-                        /* Unchanged: the same bytes as before, so nothing new is pushed. */
-                        r = store_commit(c.store);
-                        if (r >= 0)
-                                fputs(sd->body, stdout);
-                        goto done;
-                }
-        }
-        if (r >= 0)
-                r = store_next_revision(c.store, &d->revision);
-        if (r >= 0) {
+                /* Unchanged: the recorded revision and commit, signed again: the same bytes as before. */
                 commit = repo_head_commit(a->repo);
-                free(d->commit);
-                d->commit = TAKE_PTR(commit);
+                r = compile_stamp_document(&c, (size_t) h, commit);
+        }
+        if (r >= 0) {
                 r = sign_document(d, key, &body, &size, &err);
                 if (r < 0) {
                         store_rollback(c.store);
                         fprintf(stderr, "%s render: cannot sign with %s: %s\n", prog, key, err ? err : strerror(-r));
                         return EXIT_USAGE;
                 }
-                r = store_save_document(c.store, a->host, d->revision, hash, body);
-        }
-        if (r >= 0)
                 r = store_commit(c.store);
-        if (r >= 0)
-                fwrite(body, 1, size, stdout);
-done:
+        }
         if (r < 0) {
                 store_rollback(c.store);
                 fprintf(stderr, "%s render: cannot %s: %s\n", prog, what, strerror(-r));
+                return EXIT_USAGE;
+        }
+        n_passwords = count_passwords(d);
+        if (n_passwords > 0)
+                fprintf(stderr,
+                        "warning: host '%s''s document carries %zu database password%s in the clear, as apply delivers "
+                        "it over mutual TLS; keep this output private\n",
+                        a->host, n_passwords, n_passwords == 1 ? "" : "s");
+        /* write(2), not stdio: no copy of a password is left in a stdio buffer. */
+        r = write_all(STDOUT_FILENO, body);
+        if (r < 0) {
+                fprintf(stderr, "%s render: cannot write to stdout: %s\n", prog, strerror(-r));
                 return EXIT_USAGE;
         }
         return 0;
@@ -640,6 +812,356 @@ static int cmd_ca_show(const args *a) {
         return 0;
 }
 
+/* "in 1h", "in 30m": how long a token lives, as the operator typed it roughly. */
+static void format_duration(int64_t s, char *buf, size_t size) {
+        if (s % 86400 == 0)
+                snprintf(buf, size, "%lldd", (long long) (s / 86400));
+        else if (s % 3600 == 0)
+                snprintf(buf, size, "%lldh", (long long) (s / 3600));
+        else if (s % 60 == 0)
+                snprintf(buf, size, "%lldm", (long long) (s / 60));
+        else
+                snprintf(buf, size, "%llds", (long long) s);
+}
+
+static int cmd_token_create(const args *a) {
+        _cleanup_(store_closep) store *s = NULL;
+        _cleanup_free_ char *err = NULL, *labels = NULL;
+        _cleanup_erase_ char *token = NULL;
+        const char *role = a->role ? a->role : TOKENS_ROLE_DEFAULT;
+        int64_t ttl = TOKENS_TTL_DEFAULT, now = (int64_t) time(NULL);
+        stored_token t = {};
+        char when[32], ttl_text[32];
+        int r;
+
+        if (a->ttl && tokens_parse_ttl(a->ttl, &ttl, &err) < 0) {
+                fprintf(stderr, "%s token create: %s\n", prog, err);
+                return EXIT_USAGE;
+        }
+        if (tokens_check_role(role, &err) < 0) {
+                fprintf(stderr, "%s token create: --role: %s\n", prog, err);
+                return EXIT_USAGE;
+        }
+        if (tokens_parse_labels(a->labels ? a->labels : "", &labels, &err) < 0) {
+                fprintf(stderr, "%s token create: --labels: %s\n", prog, err);
+                return EXIT_USAGE;
+        }
+        r = store_open(a->state_dir, false, false, &s, &err);
+        if (r < 0) {
+                if (err)
+                        fprintf(stderr, "%s token create: %s\n", prog, err);
+                else
+                        fprintf(stderr, "%s token create: cannot open the state store in %s: %s%s\n", prog, a->state_dir,
+                                strerror(-r),
+                                r == -ENOENT    ? " (run 'infrastream-controller init' first)"
+                                : r == -EACCES ? " (the state directory is root's: run as root)"
+                                               : "");
+                return EXIT_USAGE;
+        }
+        r = tokens_create(s, role, labels, ttl, now, &token, &t, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s token create: %s\n", prog, err);
+                return EXIT_USAGE;
+        }
+        x509_format_time((time_t) t.expires, when);
+        format_duration(ttl, ttl_text, sizeof(ttl_text));
+        stored_token_done(&t);
+        /* write(2), not stdio: no copy of the secret is left in a stdio buffer. */
+        r = write_all(STDOUT_FILENO, token);
+        if (r >= 0)
+                r = write_all(STDOUT_FILENO, "\n");
+        if (r < 0) {
+                fprintf(stderr, "%s token create: cannot write to stdout: %s\n", prog, strerror(-r));
+                return EXIT_USAGE;
+        }
+        fprintf(stderr, "token for one %s host%s%s, valid until %s (%s); it is shown only this once\n", role,
+                *labels ? " with labels " : "", labels, when, ttl_text);
+        if (streq(role, "database") && strncmp(labels, "environment=", 12) != 0 && !strstr(labels, ",environment="))
+                fprintf(stderr, "warning: databases are placed on hosts by their 'environment' label; a database "
+                                "host enrolled without one gets none (--labels environment=NAME)\n");
+        return 0;
+}
+
+static int cmd_serve(const args *a) {
+        _cleanup_free_ char *pub = xasprintf("%s/%s", a->state_dir, SIGNING_PUB), *err = NULL;
+        serve_options o = { .state_dir = a->state_dir, .listen = a->listen, .signing_pub = pub };
+        int r;
+
+        if (!a->listen) {
+                fprintf(stderr, "%s serve: --listen ADDR:PORT is required\n", prog);
+                return EXIT_USAGE;
+        }
+        r = serve_run(&o, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s serve: %s\n", prog, err ? err : strerror(-r));
+                return EXIT_USAGE;
+        }
+        return 0;
+}
+
+/* "12s ago", "5m ago", "3h ago", "2d ago" */
+static void format_ago(int64_t then, int64_t now, char *buf, size_t size) {
+        int64_t d = now > then ? now - then : 0;
+
+        if (then == 0)
+                snprintf(buf, size, "never");
+        else if (d < 120)
+                snprintf(buf, size, "%llds ago", (long long) d);
+        else if (d < 7200)
+                snprintf(buf, size, "%lldm ago", (long long) (d / 60));
+        else if (d < 2 * 86400)
+                snprintf(buf, size, "%lldh ago", (long long) (d / 3600));
+        else
+                snprintf(buf, size, "%lldd ago", (long long) (d / 86400));
+}
+
+static const char *host_status(const stored_host *h) {
+        return h->last_seen == 0 ? "enrolled" : h->failed ? "failed" : "ok";
+}
+
+static json_object *time_json(int64_t t) {
+        char buf[32];
+
+        if (t == 0)
+                return NULL;
+        x509_format_time((time_t) t, buf);
+        return json_object_new_string(buf);
+}
+
+static void print_hosts_json(const stored_host *hosts, size_t n) {
+        json_object *all = json_object_new_array();
+
+        for (size_t i = 0; i < n; i++) {
+                const stored_host *h = &hosts[i];
+                json_object *o = json_object_new_object(), *addrs = json_object_new_array(),
+                            *labels = json_object_new_object();
+                char **keys = NULL, **values = NULL;
+                size_t n_labels = 0;
+
+                for (size_t k = 0; k < h->n_addresses; k++)
+                        json_object_array_add(addrs, json_object_new_string(h->addresses[k]));
+                tokens_split_labels(h->labels, &keys, &values, &n_labels);
+                for (size_t k = 0; k < n_labels; k++)
+                        json_object_object_add(labels, keys[k], json_object_new_string(values[k]));
+                tokens_labels_free(keys, values, n_labels);
+                json_object_object_add(o, "name", json_object_new_string(h->name));
+                json_object_object_add(o, "role", json_object_new_string(h->role));
+                json_object_object_add(o, "addresses", addrs);
+                json_object_object_add(o, "cpus", json_object_new_int(h->cpus));
+                json_object_object_add(o, "memoryBytes", json_object_new_int64((int64_t) h->memory_bytes));
+                json_object_object_add(o, "labels", labels);
+                json_object_object_add(o, "endpoint", json_object_new_string(h->endpoint));
+                json_object_object_add(o, "certificateFingerprint", json_object_new_string(h->cert_fingerprint));
+                json_object_object_add(o, "enrolledAt", time_json(h->enrolled_at));
+                json_object_object_add(o, "lastSeen", time_json(h->last_seen));
+                json_object_object_add(o, "appliedRevision", json_object_new_int64((int64_t) h->applied_revision));
+                json_object_object_add(o, "appliedCommit", json_object_new_string(strempty(h->applied_commit)));
+                json_object_object_add(o, "state", json_object_new_string(host_status(h)));
+                /* The last report as the agent sent it (no secrets in it, by the agent's contract). */
+                json_object_object_add(o, "report", h->status ? json_tokener_parse(h->status) : NULL);
+                json_object_array_add(all, o);
+        }
+        puts(json_object_to_json_string_ext(all, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                          JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(all);
+}
+
+static void print_hosts_table(const stored_host *hosts, size_t n) {
+        static const char *const head[] = { "NAME", "ROLE", "ADDRESSES", "ENDPOINT", "REVISION", "STATUS", "LAST-SEEN" };
+        int w[ELEMENTSOF(head)];
+        char ***cells = xcalloc(n + 1, sizeof(char **));
+        int64_t now = (int64_t) time(NULL);
+
+        for (size_t c = 0; c < ELEMENTSOF(head); c++)
+                w[c] = (int) strlen(head[c]);
+        for (size_t i = 0; i < n; i++) {
+                const stored_host *h = &hosts[i];
+                char ago[32];
+
+                cells[i] = xcalloc(ELEMENTSOF(head), sizeof(char *));
+                format_ago(h->last_seen, now, ago, sizeof(ago));
+                cells[i][0] = xstrdup(h->name);
+                cells[i][1] = xstrdup(h->role);
+                cells[i][2] = xstrdup("");
+                for (size_t k = 0; k < h->n_addresses; k++) {
+                        char *joined = xasprintf("%s%s%s", cells[i][2], k ? "," : "", h->addresses[k]);
+                        free(cells[i][2]);
+                        cells[i][2] = joined;
+                }
+                cells[i][3] = xstrdup(h->endpoint);
+                cells[i][4] = h->applied_revision ? xasprintf("%llu", (unsigned long long) h->applied_revision)
+                                                  : xstrdup("-");
+                cells[i][5] = xstrdup(host_status(h));
+                cells[i][6] = xstrdup(ago);
+                for (size_t c = 0; c < ELEMENTSOF(head); c++)
+                        if ((int) strlen(cells[i][c]) > w[c])
+                                w[c] = (int) strlen(cells[i][c]);
+        }
+        for (size_t c = 0; c < ELEMENTSOF(head); c++)
+                printf("%-*s%s", c + 1 < ELEMENTSOF(head) ? w[c] : 0, head[c], c + 1 < ELEMENTSOF(head) ? "  " : "\n");
+        for (size_t i = 0; i < n; i++) {
+                for (size_t c = 0; c < ELEMENTSOF(head); c++) {
+                        printf("%-*s%s", c + 1 < ELEMENTSOF(head) ? w[c] : 0, cells[i][c],
+                               c + 1 < ELEMENTSOF(head) ? "  " : "\n");
+                        free(cells[i][c]);
+                }
+                free(cells[i]);
+        }
+        free(cells);
+}
+
+static int cmd_hosts(const args *a) {
+        _cleanup_(store_closep) store *s = NULL;
+        _cleanup_free_ char *err = NULL;
+        stored_host *hosts = NULL;
+        size_t n = 0;
+        int r;
+
+        r = store_open(a->state_dir, false, true, &s, &err);
+        if (r < 0) {
+                if (err)
+                        fprintf(stderr, "%s hosts: %s\n", prog, err);
+                else
+                        fprintf(stderr, "%s hosts: cannot open the state store in %s: %s%s\n", prog, a->state_dir,
+                                strerror(-r), r == -ENOENT ? " (run 'infrastream-controller init' first)" : "");
+                return EXIT_USAGE;
+        }
+        r = store_load_hosts(s, &hosts, &n);
+        if (r < 0) {
+                fprintf(stderr, "%s hosts: cannot read the state store: %s\n", prog, strerror(-r));
+                return EXIT_USAGE;
+        }
+        if (a->json)
+                print_hosts_json(hosts, n);
+        else if (n == 0)
+                printf("no hosts enrolled\n");
+        else
+                print_hosts_table(hosts, n);
+        stored_hosts_free(hosts, n);
+        return 0;
+}
+
+/* A whole number in [min, max]; -EINVAL otherwise. */
+static int parse_number(const char *s, long min, long max, long *ret) {
+        char *end = NULL;
+        long v;
+
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno || end == s || *end || v < min || v > max)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static void print_apply_summary(const push_report *rep, FILE *f) {
+        int w = 4;
+
+        for (size_t i = 0; i < rep->n; i++)
+                if ((int) strlen(rep->hosts[i].host) > w)
+                        w = (int) strlen(rep->hosts[i].host);
+        fprintf(f, "%-*s  %-8s  %s\n", w, "HOST", "REVISION", "RESULT");
+        for (size_t i = 0; i < rep->n; i++) {
+                const push_result *h = &rep->hosts[i];
+                fprintf(f, "%-*s  %-8llu  %s%s\n", w, h->host, (unsigned long long) h->revision,
+                        h->status == PUSH_FAILED ? "FAILED: " : "",
+                        h->status == PUSH_CURRENT ? "up to date" : strempty(h->detail));
+        }
+        fprintf(f, "%zu host%s: %zu changed, %zu pushed, %zu converged, %zu failed.\n", rep->n, rep->n == 1 ? "" : "s",
+                rep->n_changed, rep->n_pushed, rep->n - rep->n_failed, rep->n_failed);
+}
+
+static int cmd_apply(const args *a) {
+        _cleanup_(compilation_done) compilation c = {};
+        _cleanup_(push_report_done) push_report rep = {};
+        _cleanup_free_ char *err = NULL;
+        push_options o = { .repo = a->repo, .state_dir = a->state_dir, .timeout_seconds = PUSH_TIMEOUT_DEFAULT,
+                           .parallel = PUSH_PARALLEL_DEFAULT, .progress = stderr };
+        long v;
+        int r;
+
+        if (a->timeout) {
+                if (parse_number(a->timeout, 1, 86400, &v) < 0) {
+                        fprintf(stderr, "%s apply: --timeout takes seconds, 1 to 86400; not '%s'\n", prog, a->timeout);
+                        return EXIT_USAGE;
+                }
+                o.timeout_seconds = v;
+        }
+        if (a->parallel) {
+                if (parse_number(a->parallel, 1, 1024, &v) < 0) {
+                        fprintf(stderr, "%s apply: --parallel takes a number of hosts, 1 to 1024; not '%s'\n", prog,
+                                a->parallel);
+                        return EXIT_USAGE;
+                }
+                o.parallel = (size_t) v;
+        }
+        r = run_compile(&c, a, true, "apply");
+        if (r)
+                return r;
+        r = push_apply(&c, &o, &rep, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s apply: %s\n", prog, err ? err : strerror(-r));
+                return EXIT_USAGE;
+        }
+        if (rep.n_changed == 0 && rep.n_pushed == 0 && rep.n_failed == 0)
+                printf("No changes.\n");
+        else
+                print_apply_summary(&rep, stdout);
+        for (size_t i = 0; i < rep.n; i++)
+                if (rep.hosts[i].status == PUSH_FAILED)
+                        fprintf(stderr, "%s apply: host '%s' did not converge: %s\n", prog, rep.hosts[i].host,
+                                rep.hosts[i].detail);
+        /* What the documents leave out has not converged either, whatever the hosts say. */
+        if (c.rr.n_pending > 0)
+                fprintf(stderr, "%s apply: %zu item%s pending, left out of the documents until resolved:\n", prog,
+                        c.rr.n_pending, c.rr.n_pending == 1 ? " is" : "s are");
+        for (size_t i = 0; i < c.rr.n_pending; i++) {
+                const pending_item *it = &c.rr.pending[i];
+                char id[300];
+
+                identity_format(&it->id, id, sizeof(id));
+                fprintf(stderr, "  ! %s \"%s\" (%s) at %s:%d:%d: %s\n", it->kind, it->name, id, it->loc.path, it->loc.line,
+                        it->loc.col, it->reason);
+        }
+        return rep.n_failed > 0 || c.rr.n_pending > 0 ? EXIT_INVALID : 0;
+}
+
+static int cmd_get_database(const args *a, const char *name) {
+        _cleanup_(compilation_done) compilation c = {};
+        _cleanup_(ca_freep) ca *authority = NULL;
+        _cleanup_free_ char *err = NULL;
+        describe_options o = { .repo = a->repo, .state_dir = a->state_dir, .domain = a->domain, .project = a->project };
+        int r;
+
+        if (a->output && !streq(a->output, "yaml") && !streq(a->output, "json")) {
+                fprintf(stderr, "%s get database: -o takes yaml or json, not '%s'\n", prog, a->output);
+                return EXIT_USAGE;
+        }
+        o.json = a->output && streq(a->output, "json");
+        /* Host names inside the CA's domain, as plan and render name them. */
+        if (!a->domain_set && ca_load(a->state_dir, &authority, &err) >= 0)
+                o.domain = ca_domain(authority);
+        r = run_compile(&c, a, false, "get database");
+        if (r)
+                return r;
+        r = compile_attach_verifiers(&c, NULL);
+        if (r >= 0)
+                r = compile_attach_certificates(&c, -1, (int64_t) time(NULL));
+        if (r < 0) {
+                fprintf(stderr, "%s get database: cannot read the state store: %s\n", prog, strerror(-r));
+                return EXIT_USAGE;
+        }
+        free(err);
+        err = NULL;
+        r = describe_database(&c, name, &o, stdout, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s get database: %s%s\n", prog, err ? err : strerror(-r),
+                        r == -ENOTUNIQ ? " (choose one with --project)" : "");
+                return r == -ENOENT || r == -ENOTUNIQ ? EXIT_INVALID : EXIT_USAGE;
+        }
+        return 0;
+}
+
 int main(int argc, char **argv) {
         args a;
         const char *cmd;
@@ -697,6 +1219,45 @@ int main(int argc, char **argv) {
                         return EXIT_USAGE;
                 return streq(sub, "ca sign") ? cmd_ca_sign(&a) : cmd_ca_show(&a);
         }
+        if (streq(cmd, "token")) {
+                if (argc < 3 || streq(argv[2], "--help") || streq(argv[2], "-h")) {
+                        usage_command("token create", argc < 3 ? stderr : stdout);
+                        return argc < 3 ? EXIT_USAGE : 0;
+                }
+                if (!streq(argv[2], "create")) {
+                        fprintf(stderr, "%s token: unknown subcommand '%s' (create)\n", prog, argv[2]);
+                        usage_command("token create", stderr);
+                        return EXIT_USAGE;
+                }
+                r = parse_args("token create", argc - 2, argv + 2, &a);
+                if (r == 1)
+                        return 0;
+                return r < 0 ? EXIT_USAGE : cmd_token_create(&a);
+        }
+        if (streq(cmd, "get")) {
+                /* get database NAME [OPTIONS]: NAME takes argv[0]'s place for getopt. */
+                if (argc < 3 || streq(argv[2], "--help") || streq(argv[2], "-h")) {
+                        usage_command("get database", argc < 3 ? stderr : stdout);
+                        return argc < 3 ? EXIT_USAGE : 0;
+                }
+                if (!streq(argv[2], "database")) {
+                        fprintf(stderr, "%s get: unknown kind '%s' (database)\n", prog, argv[2]);
+                        return EXIT_USAGE;
+                }
+                if (argc >= 4 && (streq(argv[3], "--help") || streq(argv[3], "-h"))) {
+                        usage_command("get database", stdout);
+                        return 0;
+                }
+                if (argc < 4 || argv[3][0] == '-') {
+                        fprintf(stderr, "%s get database: NAME is required, right after 'database'\n", prog);
+                        usage_command("get database", stderr);
+                        return EXIT_USAGE;
+                }
+                r = parse_args("get database", argc - 3, argv + 3, &a);
+                if (r == 1)
+                        return 0;
+                return r < 0 ? EXIT_USAGE : cmd_get_database(&a, argv[3]);
+        }
         r = parse_args(cmd, argc - 1, argv + 1, &a);
         if (r == 1)
                 return 0;
@@ -708,6 +1269,12 @@ int main(int argc, char **argv) {
                 return r < 0 ? EXIT_USAGE : cmd_plan(&a);
         if (streq(cmd, "render"))
                 return r < 0 ? EXIT_USAGE : cmd_render(&a);
+        if (streq(cmd, "serve"))
+                return r < 0 ? EXIT_USAGE : cmd_serve(&a);
+        if (streq(cmd, "hosts"))
+                return r < 0 ? EXIT_USAGE : cmd_hosts(&a);
+        if (streq(cmd, "apply"))
+                return r < 0 ? EXIT_USAGE : cmd_apply(&a);
         fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
         usage_main(stderr);
         return EXIT_USAGE;

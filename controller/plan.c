@@ -122,6 +122,10 @@ static void diff_database(plan_changes *l, const doc_database *a, const doc_data
                 cmp_bool(l, "backupConfig.enabled", a->backup.enabled, b->backup.enabled);
                 cmp_str(l, "backupConfig.schedule", a->backup.schedule, b->backup.schedule);
                 cmp_int(l, "backupConfig.retentionDays", a->backup.retention_days, b->backup.retention_days);
+                if (!streq_ptr(a->tls_certificate, b->tls_certificate))
+                        /* Issued by the CA in apply's certificate round; the PEM itself says nothing here. */
+                        str_field(l, "tlsCertificate", a->tls_certificate ? "(issued)" : "(none)",
+                                  !b->tls_certificate ? "(none)" : a->tls_certificate ? "(renewed)" : "(issued)");
                 add_changed(l, first, (plan_change) { .resource = PLAN_DATABASE, .db = b });
         }
 
@@ -187,7 +191,8 @@ static void diff_app(plan_changes *l, const doc_app *a, const doc_app *b) {
                         env_change(l, PLAN_CREATE, b, e);
                 else if (!streq(old->database, e->database) || !streq(old->db_hostname, e->db_hostname) ||
                          !streq(old->db_address, e->db_address) || old->port != e->port || !streq(old->role, e->role) ||
-                         old->access != e->access || !streq_ptr(old->password, e->password))
+                         old->access != e->access)
+                        /* Not the passwords: recorded documents never keep them (compile_stored_body()). */
                         env_change(l, PLAN_CHANGE, b, e);
         }
         for (size_t i = 0; a && i < a->n_env; i++)

@@ -313,15 +313,21 @@ void render_documents(const manifest_set *s, const inventory *inv, const placeme
 }
 
 void render_result_done(render_result *r) {
-        /* The documents are the arena's, but for the two fields callers replace with malloc'd
-         * strings: the commit (render) and the roles' verifiers (compile_attach_verifiers()). */
+        /* The documents are the arena's, but for the fields callers replace with malloc'd strings:
+         * the commit (render), the roles' verifiers (compile_attach_verifiers()), the databases'
+         * certificates and the variables' passwords (compile_attach_certificates/passwords()). */
         for (size_t i = 0; i < r->n_docs; i++) {
                 doc_document *d = r->docs[i];
 
                 free(d->commit);
-                for (size_t k = 0; k < d->n_databases; k++)
+                for (size_t k = 0; k < d->n_databases; k++) {
+                        free(d->databases[k].tls_certificate);
                         for (size_t j = 0; j < d->databases[k].n_roles; j++)
                                 free(d->databases[k].roles[j].scram_verifier);
+                }
+                for (size_t k = 0; k < d->n_apps; k++)
+                        for (size_t j = 0; j < d->apps[k].n_env; j++)
+                                erase_and_free(d->apps[k].env[j].password);
         }
         free(r->docs);
         free(r->pending);

@@ -27,9 +27,10 @@ typedef struct render_result {
 
 /* Build every host's document (revision 0, commit ""; the caller stamps them). The documents are
  * read-only views: they live in ret->arena, share arrays, and point to the strings of s and inv,
- * which must outlive them. Never doc_document_free() them. Only two fields are malloc'd, so that
- * callers may free() and replace them: doc_document.commit and doc_role.scram_verifier (NULL).
- * render_result_done() frees those and the rest. */
+ * which must outlive them. Never doc_document_free() them. Only these fields are malloc'd (or
+ * NULL), so that callers may free() and replace them: doc_document.commit,
+ * doc_role.scram_verifier, doc_database.tls_certificate and doc_env.password (a secret: replace it
+ * with erase_and_free()). render_result_done() frees those (wiping the passwords) and the rest. */
 void render_documents(const manifest_set *s, const inventory *inv, const placement *pl, const char *domain,
                       render_result *ret);
 void render_result_done(render_result *r);

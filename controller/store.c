@@ -5,7 +5,7 @@
 #include "macro.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 struct store {
         sqlite3 *db;
@@ -30,6 +30,21 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
         "  application_key TEXT NOT NULL, database_key TEXT NOT NULL, ciphertext BLOB NOT NULL,"
         "  verifier TEXT NOT NULL, created INTEGER NOT NULL,"
         "  PRIMARY KEY (application_key, database_key));",
+        /* 2 → 3: enrolled hosts (facts from enrollment, the last report), one-time enrollment tokens
+         * (the secret's verifier, never the secret) and the server certificates issued for databases. */
+        "CREATE TABLE IF NOT EXISTS hosts ("
+        "  name TEXT PRIMARY KEY, role TEXT NOT NULL, addresses TEXT NOT NULL, cpus INTEGER NOT NULL,"
+        "  memory_bytes INTEGER NOT NULL, labels TEXT NOT NULL, endpoint TEXT NOT NULL,"
+        "  cert_fingerprint TEXT NOT NULL, enrolled_at INTEGER NOT NULL, last_seen INTEGER NOT NULL DEFAULT 0,"
+        "  applied_revision INTEGER NOT NULL DEFAULT 0, applied_commit TEXT NOT NULL DEFAULT '',"
+        "  failed INTEGER NOT NULL DEFAULT 0, status TEXT);"
+        "CREATE TABLE IF NOT EXISTS tokens ("
+        "  id TEXT PRIMARY KEY, verifier TEXT NOT NULL, binding_key BLOB NOT NULL, role TEXT NOT NULL,"
+        "  labels TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL,"
+        "  used_at INTEGER NOT NULL DEFAULT 0, used_by TEXT);"
+        "CREATE TABLE IF NOT EXISTS certs ("
+        "  host TEXT NOT NULL, database TEXT NOT NULL, certificate TEXT NOT NULL, not_after INTEGER NOT NULL,"
+        "  PRIMARY KEY (host, database));",
 };
 
 static int sql_error(sqlite3 *db) {
@@ -414,4 +429,311 @@ int store_delete_secret(store *s, const char *application_key, const char *datab
         if (sqlite3_step(st) != SQLITE_DONE)
                 return sql_error(s->db);
         return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+/* --- schema v3 --------------------------------------------------------------------------------- */
+
+static char *join_addresses(char *const *v, size_t n) {
+        size_t len = 1;
+        char *s, *p;
+
+        for (size_t i = 0; i < n; i++)
+                len += strlen(v[i]) + 1;
+        p = s = xmalloc(len);
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0)
+                        *p++ = ',';
+                p = stpcpy(p, v[i]);
+        }
+        *p = '\0';
+        return s;
+}
+
+/* Addresses are validated IP literals: a comma never occurs inside one. */
+static void split_addresses(const char *s, char ***ret, size_t *ret_n) {
+        char **v = NULL;
+        size_t n = 0;
+
+        for (const char *p = s; *p;) {
+                const char *e = strchrnul(p, ',');
+                v = xrealloc(v, (n + 1) * sizeof(char *));
+                v[n++] = xstrndup(p, (size_t) (e - p));
+                p = *e ? e + 1 : e;
+        }
+        *ret = v;
+        *ret_n = n;
+}
+
+static char *col_dup_or_null(sqlite3_stmt *st, int i) {
+        return sqlite3_column_type(st, i) == SQLITE_NULL ? NULL : col_dup(st, i);
+}
+
+void stored_host_done(stored_host *h) {
+        if (!h)
+                return;
+        free(h->name);
+        free(h->role);
+        for (size_t i = 0; i < h->n_addresses; i++)
+                free(h->addresses[i]);
+        free(h->addresses);
+        free(h->labels);
+        free(h->endpoint);
+        free(h->cert_fingerprint);
+        free(h->applied_commit);
+        free(h->status);
+        *h = (stored_host) {};
+}
+
+void stored_hosts_free(stored_host *h, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                stored_host_done(&h[i]);
+        free(h);
+}
+
+#define HOST_COLUMNS                                                                                          \
+        "name, role, addresses, cpus, memory_bytes, labels, endpoint, cert_fingerprint, enrolled_at, last_seen, " \
+        "applied_revision, applied_commit, failed, status"
+
+static void host_from_row(sqlite3_stmt *st, stored_host *h) {
+        _cleanup_free_ char *addresses = col_dup(st, 2);
+
+        *h = (stored_host) {
+                .name = col_dup(st, 0),
+                .role = col_dup(st, 1),
+                .cpus = sqlite3_column_int(st, 3),
+                .memory_bytes = (uint64_t) sqlite3_column_int64(st, 4),
+                .labels = col_dup(st, 5),
+                .endpoint = col_dup(st, 6),
+                .cert_fingerprint = col_dup(st, 7),
+                .enrolled_at = sqlite3_column_int64(st, 8),
+                .last_seen = sqlite3_column_int64(st, 9),
+                .applied_revision = (uint64_t) sqlite3_column_int64(st, 10),
+                .applied_commit = col_dup(st, 11),
+                .failed = sqlite3_column_int(st, 12) != 0,
+                .status = col_dup_or_null(st, 13),
+        };
+        split_addresses(addresses, &h->addresses, &h->n_addresses);
+}
+
+int store_load_hosts(store *s, stored_host **ret, size_t *ret_n) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        stored_host *h = NULL;
+        size_t n = 0, alloc = 0;
+        int rc;
+
+        if (sqlite3_prepare_v2(s->db, "SELECT " HOST_COLUMNS " FROM hosts ORDER BY name", -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == alloc) {
+                        alloc = alloc ? alloc * 2 : 16;
+                        h = xrealloc(h, alloc * sizeof(*h));
+                }
+                host_from_row(st, &h[n++]);
+        }
+        if (rc != SQLITE_DONE) {
+                stored_hosts_free(h, n);
+                return sql_error(s->db);
+        }
+        *ret = h;
+        *ret_n = n;
+        return 0;
+}
+
+int store_load_host(store *s, const char *name, stored_host *ret) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int rc;
+
+        if (sqlite3_prepare_v2(s->db, "SELECT " HOST_COLUMNS " FROM hosts WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return sql_error(s->db);
+        host_from_row(st, ret);
+        return 0;
+}
+
+int store_save_host(store *s, const stored_host *h) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_free_ char *addresses = join_addresses(h->addresses, h->n_addresses);
+
+        /* A host that enrolls again (agentctl enroll --force) gets new facts and a new certificate;
+         * what it last reported stays until its next report. */
+        if (sqlite3_prepare_v2(s->db,
+                               "INSERT INTO hosts (name, role, addresses, cpus, memory_bytes, labels, endpoint, "
+                               "cert_fingerprint, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                               "ON CONFLICT (name) DO UPDATE SET role = ?2, addresses = ?3, cpus = ?4, "
+                               "memory_bytes = ?5, labels = ?6, endpoint = ?7, cert_fingerprint = ?8, enrolled_at = ?9",
+                               -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(st, 1, h->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, h->role, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, addresses, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, h->cpus);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64) h->memory_bytes);
+        sqlite3_bind_text(st, 6, strempty(h->labels), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, strempty(h->endpoint), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, strempty(h->cert_fingerprint), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 9, h->enrolled_at);
+        return sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(s->db);
+}
+
+int store_record_report(store *s, const char *host, uint64_t revision, const char *commit, bool failed,
+                        const char *status_json, int64_t now) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+        if (sqlite3_prepare_v2(s->db,
+                               "UPDATE hosts SET last_seen = ?2, applied_revision = ?3, applied_commit = ?4, "
+                               "failed = ?5, status = ?6 WHERE name = ?1",
+                               -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64) revision);
+        sqlite3_bind_text(st, 4, strempty(commit), -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 5, failed ? 1 : 0);
+        if (status_json)
+                sqlite3_bind_text(st, 6, status_json, -1, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(st, 6);
+        if (sqlite3_step(st) != SQLITE_DONE)
+                return sql_error(s->db);
+        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+void stored_token_done(stored_token *t) {
+        if (!t)
+                return;
+        free(t->id);
+        free(t->verifier);
+        free(t->role);
+        free(t->labels);
+        free(t->used_by);
+        /* The binding key is derived from the secret: it lets whoever holds it vouch for a CA. */
+        explicit_bzero(t, sizeof(*t));
+}
+
+int store_insert_token(store *s, const stored_token *t) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+        if (sqlite3_prepare_v2(s->db,
+                               "INSERT INTO tokens (id, verifier, binding_key, role, labels, created, expires) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                               -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, t->verifier, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, t->binding_key, sizeof(t->binding_key), SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, t->role, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, strempty(t->labels), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, t->created);
+        sqlite3_bind_int64(st, 7, t->expires);
+        return sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(s->db);
+}
+
+int store_load_token(store *s, const char *id, stored_token *ret) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int rc;
+
+        if (sqlite3_prepare_v2(s->db,
+                               "SELECT verifier, binding_key, role, labels, created, expires, used_at, used_by "
+                               "FROM tokens WHERE id = ?1",
+                               -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return sql_error(s->db);
+        if (sqlite3_column_bytes(st, 1) != (int) sizeof(ret->binding_key))
+                return -EBADMSG;
+        *ret = (stored_token) {
+                .id = xstrdup(id),
+                .verifier = col_dup(st, 0),
+                .role = col_dup(st, 2),
+                .labels = col_dup(st, 3),
+                .created = sqlite3_column_int64(st, 4),
+                .expires = sqlite3_column_int64(st, 5),
+                .used_at = sqlite3_column_int64(st, 6),
+                .used_by = col_dup_or_null(st, 7),
+        };
+        memcpy(ret->binding_key, sqlite3_column_blob(st, 1), sizeof(ret->binding_key));
+        return 0;
+}
+
+int store_use_token(store *s, const char *id, const char *host, int64_t now) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL, *q = NULL;
+        int rc;
+
+        /* The condition on used_at makes this the one check that counts: two enrollments racing with
+         * the same token both passed the caller's checks, only one of them changes the row. */
+        if (sqlite3_prepare_v2(s->db, "UPDATE tokens SET used_at = ?2, used_by = ?3 WHERE id = ?1 AND used_at = 0", -1,
+                               &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, now > 0 ? now : 1);
+        sqlite3_bind_text(st, 3, host, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+                return sql_error(s->db);
+        if (sqlite3_changes(s->db) > 0)
+                return 0;
+        if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM tokens WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW)
+                return -EALREADY;
+        return rc == SQLITE_DONE ? -ENOENT : sql_error(s->db);
+}
+
+void stored_certs_free(stored_cert *c, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(c[i].host);
+                free(c[i].database);
+                free(c[i].certificate);
+        }
+        free(c);
+}
+
+int store_load_certs(store *s, stored_cert **ret, size_t *ret_n) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        stored_cert *c = NULL;
+        size_t n = 0, alloc = 0;
+        int rc;
+
+        if (sqlite3_prepare_v2(s->db, "SELECT host, database, certificate, not_after FROM certs ORDER BY host, database",
+                               -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == alloc) {
+                        alloc = alloc ? alloc * 2 : 16;
+                        c = xrealloc(c, alloc * sizeof(*c));
+                }
+                c[n++] = (stored_cert) { col_dup(st, 0), col_dup(st, 1), col_dup(st, 2), sqlite3_column_int64(st, 3) };
+        }
+        if (rc != SQLITE_DONE) {
+                stored_certs_free(c, n);
+                return sql_error(s->db);
+        }
+        *ret = c;
+        *ret_n = n;
+        return 0;
+}
+
+int store_save_cert(store *s, const stored_cert *c) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+        if (sqlite3_prepare_v2(s->db,
+                               "INSERT INTO certs (host, database, certificate, not_after) VALUES (?1, ?2, ?3, ?4) "
+                               "ON CONFLICT (host, database) DO UPDATE SET certificate = ?3, not_after = ?4",
+                               -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(st, 1, c->host, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, c->database, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, c->certificate, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, c->not_after);
+        return sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(s->db);
 }

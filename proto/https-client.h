@@ -39,7 +39,8 @@ typedef struct https_call {
 
 void https_call_done(https_call *c); /* frees the outputs */
 
-/* One call. Returns 0 when a response arrived (any status), -EIO etc. with c->error set. */
+/* One call. Returns 0 when a response arrived (any status), -EIO etc. with c->error set.
+ * Thread-safe (libcurl is initialised once); the first call sets SIGPIPE to be ignored. */
 int https_perform(const https_client_tls *tls, https_call *c);
 
 /* Many calls concurrently, at most max_parallel at once; done (optional) runs as each finishes,

@@ -49,8 +49,12 @@ typedef struct https_limits {
 typedef void (*https_handler)(https_request *req, void *userdata);
 
 /* ctx may be NULL for a server that only listens on Unix sockets. The server takes a reference
- * on ctx (SSL_CTX_up_ref); the caller keeps its own. */
+ * on ctx (SSL_CTX_up_ref); the caller keeps its own. Sets SIGPIPE to be ignored (process-wide):
+ * a client that hangs up must fail its connection, not kill the daemon. */
 https_server *https_server_new(struct event_base *base, SSL_CTX *ctx, const https_limits *limits);
+/* Closes listeners and connections; requests still held are dropped unanswered. libevent finishes
+ * closing TLS connections in the loop: run it once more (event_base_loop(base, EVLOOP_NONBLOCK))
+ * before event_base_free(), or their buffers leak. */
 void https_server_free(https_server *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(https_server *, https_server_free);
 
@@ -82,7 +86,7 @@ bool https_request_peer_cred(https_request *r, uid_t *ret_uid, gid_t *ret_gid, p
 
 /* Keep the request past the handler's return (an answer that needs a worker thread). */
 void https_request_hold(https_request *r);
-/* Answer: JSON body (the reference to o is taken), Content-Type application/json. */
+/* Answer: JSON body (the reference to o is taken), Content-Type application/json; o NULL: no body (204). */
 void https_reply_json(https_request *r, int status, json_object *o);
 /* Answer with {"error": "<message>"} and log "METHOD PATH from PEER: STATUS message" to stderr.
  * The message must carry no secret. */

@@ -1,2 +1,517 @@
-/* (being written for issue 5) */
+/* The agent ↔ controller messages other than the document: enrollment tokens and their
+ * derivations, and each message's encoder and strict decoder (jsondec.c does the JSON). */
+#include <arpa/inet.h>
+#include <inttypes.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "jsondec.h"
 #include "wire.h"
+#include "x509.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);
+
+#define WIRE_MAX_CPUS 65536
+
+static const char *const role_names[] = { "database", "application" };
+static const char *const outcome_names[] = { "done", "failed", "unchanged" };
+
+/* ---- tokens -------------------------------------------------------------------------------- */
+
+static bool is_base64url(char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+bool wire_token_parse(const char *token, char id[WIRE_TOKEN_ID_LEN + 1], char secret[WIRE_TOKEN_SECRET_LEN + 1]) {
+        if (!token || strlen(token) != WIRE_TOKEN_ID_LEN + 1 + WIRE_TOKEN_SECRET_LEN ||
+            token[WIRE_TOKEN_ID_LEN] != '.')
+                return false;
+        for (size_t i = 0; i < WIRE_TOKEN_ID_LEN; i++)
+                if (!((token[i] >= '0' && token[i] <= '9') || (token[i] >= 'a' && token[i] <= 'f')))
+                        return false;
+        for (size_t i = WIRE_TOKEN_ID_LEN + 1; token[i]; i++)
+                if (!is_base64url(token[i]))
+                        return false;
+        if (id) {
+                memcpy(id, token, WIRE_TOKEN_ID_LEN);
+                id[WIRE_TOKEN_ID_LEN] = '\0';
+        }
+        if (secret) {
+                memcpy(secret, token + WIRE_TOKEN_ID_LEN + 1, WIRE_TOKEN_SECRET_LEN);
+                secret[WIRE_TOKEN_SECRET_LEN] = '\0';
+        }
+        return true;
+}
+
+/* SHA-256(label || '\0' || secret): separate labels keep the verifier the controller stores
+ * from ever being usable as the CA binding key, and the other way round. */
+static void labelled_sha256(const char *label, const char *secret, unsigned char ret[32]) {
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        unsigned int len = 0;
+
+        /* SHA-256 in the default provider only fails on allocation failure. */
+        if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+            EVP_DigestUpdate(ctx, label, strlen(label) + 1) != 1 ||
+            EVP_DigestUpdate(ctx, secret, strlen(secret)) != 1 || EVP_DigestFinal_ex(ctx, ret, &len) != 1 ||
+            len != 32)
+                jsonenc_oom();
+}
+
+static void hex(const unsigned char *b, size_t n, char *ret) {
+        static const char digits[] = "0123456789abcdef";
+
+        for (size_t i = 0; i < n; i++) {
+                ret[2 * i] = digits[b[i] >> 4];
+                ret[2 * i + 1] = digits[b[i] & 15];
+        }
+        ret[2 * n] = '\0';
+}
+
+void wire_token_verifier(const char *secret, char ret_hex[65]) {
+        unsigned char md[32];
+
+        labelled_sha256("infrastream-token", secret, md);
+        hex(md, sizeof(md), ret_hex);
+        explicit_bzero(md, sizeof(md));
+}
+
+void wire_token_binding_key(const char *secret, unsigned char ret[32]) {
+        labelled_sha256("infrastream-ca-binding", secret, ret);
+}
+
+void wire_ca_binding(const unsigned char key[32], const char *ca_pem, char ret_hex[65]) {
+        unsigned char mac[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+
+        if (!HMAC(EVP_sha256(), key, 32, (const unsigned char *) ca_pem, strlen(ca_pem), mac, &len) || len != 32)
+                jsonenc_oom();
+        hex(mac, 32, ret_hex);
+}
+
+/* ---- value checks -------------------------------------------------------------------------- */
+
+static bool is_ip_address(const char *s) {
+        unsigned char buf[sizeof(struct in6_addr)];
+
+        return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+int wire_endpoint_parse(const char *s, bool allow_port_zero, struct sockaddr_storage *ret, socklen_t *ret_len) {
+        _cleanup_free_ char *addr = NULL;
+        struct sockaddr_storage sa = {};
+        const char *colon, *p;
+        unsigned long port = 0;
+        size_t n;
+
+        if (!s)
+                return -EINVAL;
+        colon = strrchr(s, ':');
+        if (!colon || colon == s || !colon[1] || (colon[1] == '0' && colon[2]))
+                return -EINVAL;
+        for (p = colon + 1; *p; p++) {
+                if (*p < '0' || *p > '9' || port > 65535)
+                        return -EINVAL;
+                port = port * 10 + (unsigned long) (*p - '0');
+        }
+        if (port > 65535 || (port == 0 && !allow_port_zero))
+                return -EINVAL;
+        n = (size_t) (colon - s);
+        if (s[0] == '[') {
+                /* IPv6 only inside brackets, so the port cannot be mistaken for a group. */
+                struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &sa;
+
+                if (n < 3 || s[n - 1] != ']')
+                        return -EINVAL;
+                addr = xstrndup(s + 1, n - 2);
+                if (inet_pton(AF_INET6, addr, &in6->sin6_addr) != 1)
+                        return -EINVAL;
+                in6->sin6_family = AF_INET6;
+                in6->sin6_port = htons((uint16_t) port);
+                *ret_len = sizeof(*in6);
+        } else {
+                struct sockaddr_in *in = (struct sockaddr_in *) &sa;
+
+                addr = xstrndup(s, n);
+                if (inet_pton(AF_INET, addr, &in->sin_addr) != 1)
+                        return -EINVAL;
+                in->sin_family = AF_INET;
+                in->sin_port = htons((uint16_t) port);
+                *ret_len = sizeof(*in);
+        }
+        *ret = sa;
+        return 0;
+}
+
+bool wire_endpoint_valid(const char *s) {
+        struct sockaddr_storage sa;
+        socklen_t len;
+
+        return wire_endpoint_parse(s, false, &sa, &len) >= 0;
+}
+
+/* A host name as enrolled: one lower-case DNS label. */
+static bool is_host_label(const char *s) {
+        if (!x509_dns_name_valid(s) || strchr(s, '.'))
+                return false;
+        for (; *s; s++)
+                if (*s >= 'A' && *s <= 'Z')
+                        return false;
+        return true;
+}
+
+static int field_host(jsondec *d, json_object *o, const char *key, char **ret) {
+        _cleanup_free_ char *e = NULL;
+        int r;
+
+        r = jsondec_field_string(d, o, key, JSONDEC_NAME, false, ret);
+        if (r < 0 || is_host_label(*ret))
+                return r;
+        e = jsondec_echo(*ret);
+        return jsondec_fail_at(d, key, "'%s' is not a host name (a DNS label: lower-case letters, digits and '-')",
+                               e);
+}
+
+/* PEM of the given type: checked for shape here, parsed by whoever uses it (x509.c). */
+static int field_pem(jsondec *d, json_object *o, const char *key, const char *type, const char *noun,
+                     char **ret) {
+        _cleanup_free_ char *begin = xasprintf("-----BEGIN %s-----", type);
+        int r;
+
+        r = jsondec_field_string(d, o, key, JSONDEC_PEM, false, ret);
+        if (r < 0)
+                return r;
+        if (strncmp(*ret, begin, strlen(begin)) != 0 || !strstr(*ret, "-----END "))
+                return jsondec_fail_at(d, key, "is not %s in PEM form", noun);
+        return 0;
+}
+
+/* ---- lifetimes ----------------------------------------------------------------------------- */
+
+void wire_ca_done(wire_ca *m) {
+        free(m->ca);
+        free(m->binding);
+        *m = (wire_ca) {};
+}
+
+void wire_facts_done(wire_facts *f) {
+        free(f->name);
+        strv_free_n(f->addresses, f->n_addresses);
+        free(f->endpoint);
+        *f = (wire_facts) {};
+}
+
+void wire_enroll_request_done(wire_enroll_request *m) {
+        erase_and_free(m->token);
+        free(m->csr);
+        wire_facts_done(&m->facts);
+        *m = (wire_enroll_request) {};
+}
+
+void wire_enroll_response_done(wire_enroll_response *m) {
+        free(m->host);
+        free(m->role);
+        free(m->certificate);
+        free(m->ca);
+        free(m->signing_key);
+        free(m->controller);
+        *m = (wire_enroll_response) {};
+}
+
+void wire_push_response_done(wire_push_response *m) {
+        free(m->host);
+        free(m->outcome);
+        json_object_put(m->results);
+        for (size_t i = 0; i < m->n_csrs; i++) {
+                free(m->csrs[i].database);
+                free(m->csrs[i].csr);
+        }
+        free(m->csrs);
+        *m = (wire_push_response) {};
+}
+
+void wire_report_done(wire_report *m) {
+        free(m->host);
+        free(m->commit);
+        free(m->last_error);
+        json_object_put(m->status);
+        *m = (wire_report) {};
+}
+
+/* ---- encoders ------------------------------------------------------------------------------ */
+
+json_object *wire_ca_to_json(const wire_ca *m) {
+        json_object *o = jsonenc_checked(json_object_new_object());
+
+        jsonenc_add(o, "ca", jsonenc_string(m->ca));
+        jsonenc_add(o, "binding", jsonenc_string(m->binding));
+        return o;
+}
+
+json_object *wire_enroll_request_to_json(const wire_enroll_request *m) {
+        json_object *o = jsonenc_checked(json_object_new_object());
+        json_object *f = jsonenc_checked(json_object_new_object());
+
+        jsonenc_add(o, "token", jsonenc_string(m->token));
+        jsonenc_add(o, "csr", jsonenc_string(m->csr));
+        jsonenc_add(f, "name", jsonenc_string(m->facts.name));
+        jsonenc_add(f, "addresses", jsonenc_strv(m->facts.addresses, m->facts.n_addresses));
+        jsonenc_add(f, "cpus", json_object_new_int(m->facts.cpus));
+        jsonenc_add(f, "memoryBytes", json_object_new_uint64(m->facts.memory_bytes));
+        jsonenc_add(f, "endpoint", jsonenc_string(m->facts.endpoint));
+        jsonenc_add(o, "facts", f);
+        return o;
+}
+
+json_object *wire_enroll_response_to_json(const wire_enroll_response *m) {
+        json_object *o = jsonenc_checked(json_object_new_object());
+
+        jsonenc_add(o, "host", jsonenc_string(m->host));
+        jsonenc_add(o, "role", jsonenc_string(m->role));
+        jsonenc_add(o, "certificate", jsonenc_string(m->certificate));
+        jsonenc_add(o, "ca", jsonenc_string(m->ca));
+        jsonenc_add(o, "signingKey", jsonenc_string(m->signing_key));
+        jsonenc_add(o, "controller", jsonenc_string(m->controller));
+        return o;
+}
+
+json_object *wire_push_response_to_json(const wire_push_response *m) {
+        json_object *o = jsonenc_checked(json_object_new_object());
+        json_object *csrs = jsonenc_checked(json_object_new_array_ext((int) m->n_csrs));
+
+        jsonenc_add(o, "host", jsonenc_string(m->host));
+        jsonenc_add(o, "revision", json_object_new_uint64(m->revision));
+        jsonenc_add(o, "outcome", jsonenc_string(m->outcome));
+        jsonenc_add(o, "results", m->results ? json_object_get(m->results) : json_object_new_array());
+        for (size_t i = 0; i < m->n_csrs; i++) {
+                json_object *c = jsonenc_checked(json_object_new_object());
+
+                jsonenc_add(c, "database", jsonenc_string(m->csrs[i].database));
+                jsonenc_add(c, "csr", jsonenc_string(m->csrs[i].csr));
+                jsonenc_append(csrs, c);
+        }
+        jsonenc_add(o, "csrs", csrs);
+        return o;
+}
+
+/* ---- decoders ------------------------------------------------------------------------------ */
+
+typedef int (*message_decoder)(jsondec *d, json_object *root, void *ret);
+
+/* Parse, decode into *ret (zeroed first), check for duplicate keys; on failure free what was
+ * decoded with done() and hand the message out. */
+static int decode_message(const char *json, size_t size, message_decoder decode, void (*done)(void *),
+                          void *ret, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        jsondec d = { .what = "message" };
+        int r;
+
+        r = jsondec_parse(&d, json, size, WIRE_MAX_SIZE, &root);
+        if (r >= 0)
+                r = decode(&d, root, ret);
+        if (r >= 0)
+                r = jsondec_check_duplicates(&d, root);
+        if (r < 0) {
+                done(ret);
+                if (ret_error)
+                        *ret_error = TAKE_PTR(d.error);
+        }
+        jsondec_done(&d);
+        return r;
+}
+
+/* done_<name>() and wire_<name>_decode() for a message whose decode_<name>() fills a wire_<name>:
+ * the result reaches the caller only when all of it decoded. */
+#define DEFINE_WIRE_DECODER(name)                                                                      \
+        static void done_##name(void *m) {                                                             \
+                wire_##name##_done(m);                                                                 \
+        }                                                                                              \
+        int wire_##name##_decode(const char *json, size_t size, wire_##name *ret, char **ret_error) {   \
+                wire_##name m = {};                                                                    \
+                int r = decode_message(json, size, decode_##name, done_##name, &m, ret_error);         \
+                                                                                                       \
+                if (r >= 0)                                                                            \
+                        *ret = m;                                                                      \
+                return r;                                                                              \
+        }
+
+static int decode_ca(jsondec *d, json_object *o, void *ret) {
+        static const char *const known[] = { "ca", "binding" };
+        wire_ca *m = ret;
+        int r;
+
+        if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
+            (r = field_pem(d, o, "ca", "CERTIFICATE", "a certificate", &m->ca)) < 0 ||
+            (r = jsondec_field_string(d, o, "binding", JSONDEC_OPTIONAL_TEXT, false, &m->binding)) < 0)
+                return r;
+        if (m->binding[0] && !is_lower_hex(m->binding, 64))
+                return jsondec_fail_at(d, "binding", "must be empty or 64 lower-case hexadecimal digits");
+        return 0;
+}
+
+DEFINE_WIRE_DECODER(ca)
+
+static int decode_facts(jsondec *d, json_object *o, void *ret) {
+        static const char *const known[] = { "name", "addresses", "cpus", "memoryBytes", "endpoint" };
+        _cleanup_free_ char *e = NULL;
+        wire_facts *f = ret;
+        int r;
+
+        if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
+            (r = field_host(d, o, "name", &f->name)) < 0 ||
+            (r = jsondec_field_strv(d, o, "addresses", JSONDEC_TEXT, &f->addresses, &f->n_addresses)) < 0)
+                return r;
+        if (f->n_addresses < 1 || f->n_addresses > WIRE_MAX_ADDRESSES)
+                return jsondec_fail_at(d, "addresses", "must list between 1 and %d addresses", WIRE_MAX_ADDRESSES);
+        for (size_t i = 0; i < f->n_addresses; i++)
+                if (!is_ip_address(f->addresses[i])) {
+                        size_t mark = jsondec_push(d, "addresses"), m2 = jsondec_push_index(d, i);
+
+                        e = jsondec_echo(f->addresses[i]);
+                        r = jsondec_fail(d, "'%s' is not an IPv4 or IPv6 address", e);
+                        jsondec_pop(d, m2);
+                        jsondec_pop(d, mark);
+                        return r;
+                }
+        if ((r = jsondec_field_int(d, o, "cpus", 1, WIRE_MAX_CPUS, &f->cpus)) < 0 ||
+            (r = jsondec_field_uint64(d, o, "memoryBytes", 1, INT64_MAX, &f->memory_bytes)) < 0 ||
+            (r = jsondec_field_string(d, o, "endpoint", JSONDEC_TEXT, false, &f->endpoint)) < 0)
+                return r;
+        if (!wire_endpoint_valid(f->endpoint)) {
+                e = jsondec_echo(f->endpoint);
+                return jsondec_fail_at(d, "endpoint", "'%s' is not ADDRESS:PORT (IPv4 or [IPv6] address, port 1-65535)",
+                                       e);
+        }
+        return 0;
+}
+
+static int decode_enroll_request(jsondec *d, json_object *o, void *ret) {
+        static const char *const known[] = { "token", "csr", "facts" };
+        wire_enroll_request *m = ret;
+        int r;
+
+        if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
+            (r = jsondec_field_string(d, o, "token", JSONDEC_TEXT, false, &m->token)) < 0)
+                return r;
+        /* Never echoed: a mistyped token is still mostly a secret. */
+        if (!wire_token_parse(m->token, NULL, NULL))
+                return jsondec_fail_at(d, "token", "is not an enrollment token (ID.SECRET: 8 hexadecimal digits, '.', 32 base64url characters)");
+        if ((r = field_pem(d, o, "csr", "CERTIFICATE REQUEST", "a certificate request", &m->csr)) < 0 ||
+            (r = jsondec_field_object(d, o, "facts", false, decode_facts, &m->facts)) < 0)
+                return r;
+        return 0;
+}
+
+DEFINE_WIRE_DECODER(enroll_request)
+
+static int decode_enroll_response(jsondec *d, json_object *o, void *ret) {
+        static const char *const known[] = { "host", "role", "certificate", "ca", "signingKey", "controller" };
+        wire_enroll_response *m = ret;
+        _cleanup_free_ char *e = NULL;
+        int role, r;
+
+        if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
+            (r = field_host(d, o, "host", &m->host)) < 0 ||
+            (r = jsondec_field_choice(d, o, "role", role_names, ELEMENTSOF(role_names), &role)) < 0 ||
+            (r = field_pem(d, o, "certificate", "CERTIFICATE", "a certificate", &m->certificate)) < 0 ||
+            (r = field_pem(d, o, "ca", "CERTIFICATE", "a certificate", &m->ca)) < 0 ||
+            (r = field_pem(d, o, "signingKey", "PUBLIC KEY", "a public key", &m->signing_key)) < 0 ||
+            (r = jsondec_field_string(d, o, "controller", JSONDEC_HOSTNAME, false, &m->controller)) < 0)
+                return r;
+        m->role = xstrdup(role_names[role]);
+        if (!x509_dns_name_valid(m->controller)) {
+                e = jsondec_echo(m->controller);
+                return jsondec_fail_at(d, "controller", "'%s' is not a DNS name", e);
+        }
+        return 0;
+}
+
+DEFINE_WIRE_DECODER(enroll_response)
+
+static int decode_csr(jsondec *d, json_object *o, void *elem) {
+        static const char *const known[] = { "database", "csr" };
+        wire_csr *c = elem;
+        int r;
+
+        if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
+            (r = jsondec_field_string(d, o, "database", JSONDEC_NAME, false, &c->database)) < 0 ||
+            (r = field_pem(d, o, "csr", "CERTIFICATE REQUEST", "a certificate request", &c->csr)) < 0)
+                return r;
+        return 0;
+}
+
+static int decode_push_response(jsondec *d, json_object *o, void *ret) {
+        static const char *const known[] = { "host", "revision", "outcome", "results", "csrs" };
+        wire_push_response *m = ret;
+        json_object *v;
+        int outcome, r;
+
+        if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
+            (r = field_host(d, o, "host", &m->host)) < 0 ||
+            (r = jsondec_field_uint64(d, o, "revision", 0, INT64_MAX, &m->revision)) < 0 ||
+            (r = jsondec_field_choice(d, o, "outcome", outcome_names, ELEMENTSOF(outcome_names), &outcome)) < 0 ||
+            (r = jsondec_member(d, o, "results", false, &v)) < 0)
+                return r;
+        m->outcome = xstrdup(outcome_names[outcome]);
+        if (json_object_get_type(v) != json_type_array)
+                return jsondec_fail_at(d, "results", "expected an array");
+        m->results = json_object_get(v);
+        /* Sorted by database name: one request per database, in one order. */
+        return jsondec_field_objects(d, o, "csrs", sizeof(wire_csr), offsetof(wire_csr, database), decode_csr,
+                                     (void **) &m->csrs, &m->n_csrs);
+}
+
+DEFINE_WIRE_DECODER(push_response)
+
+static int decode_report(jsondec *d, json_object *o, void *ret) {
+        wire_report *m = ret;
+        int r;
+
+        /* Only the fields the controller acts on are checked; the rest is the agent's status,
+         * kept whole for `hosts` and `get`. */
+        if ((r = jsondec_expect_type(d, o, json_type_object)) < 0 ||
+            (r = field_host(d, o, "host", &m->host)) < 0 ||
+            (r = jsondec_field_uint64(d, o, "revision", 0, INT64_MAX, &m->revision)) < 0 ||
+            (r = jsondec_field_nullable_string(d, o, "commit", JSONDEC_OPTIONAL_TEXT, &m->commit)) < 0 ||
+            (r = jsondec_field_bool(d, o, "failed", &m->failed)) < 0 ||
+            (r = jsondec_field_nullable_string(d, o, "lastError", JSONDEC_MESSAGE, &m->last_error)) < 0)
+                return r;
+        m->status = json_object_get(o);
+        return 0;
+}
+
+DEFINE_WIRE_DECODER(report)
+
+static int decode_error(jsondec *d, json_object *o, void *ret) {
+        static const char *const known[] = { "error" };
+        int r;
+
+        if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
+            (r = jsondec_field_string(d, o, "error", JSONDEC_MESSAGE, false, ret)) < 0)
+                return r;
+        return 0;
+}
+
+static void done_error(void *m) {
+        char **s = m;
+
+        free(*s);
+        *s = NULL;
+}
+
+int wire_error_decode(const char *json, size_t size, char **ret_message, char **ret_error) {
+        char *msg = NULL;
+        int r = decode_message(json, size, decode_error, done_error, &msg, ret_error);
+
+        if (r >= 0)
+                *ret_message = msg;
+        return r;
+}
+
+char *wire_error_message(const char *json, size_t size) {
+        char *msg = NULL;
+
+        if (!json || wire_error_decode(json, size, &msg, NULL) < 0)
+                return NULL;
+        return msg;
+}

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "document.h"
 
@@ -32,6 +33,12 @@ void wire_token_verifier(const char *secret, char ret_hex[65]);
 void wire_token_binding_key(const char *secret, unsigned char ret[32]);
 /* hex HMAC-SHA256(binding_key, ca_pem) */
 void wire_ca_binding(const unsigned char key[32], const char *ca_pem, char ret_hex[65]);
+
+/* "ADDR:PORT" with an IPv4 address or a bracketed IPv6 one ("[fd00::1]:7443"), port 1-65535:
+ * the form of facts.endpoint and of the agent's listen setting. */
+bool wire_endpoint_valid(const char *s);
+/* The same as a socket address; allow_port_zero for listeners ("pick a free port"). */
+int wire_endpoint_parse(const char *s, bool allow_port_zero, struct sockaddr_storage *ret, socklen_t *ret_len);
 
 /* GET /v1/ca */
 typedef struct wire_ca {
@@ -111,3 +118,4 @@ int wire_push_response_decode(const char *json, size_t size, wire_push_response 
 int wire_report_decode(const char *json, size_t size, wire_report *ret, char **ret_error);
 /* {"error": "..."} → the message, or NULL when the body is not one. */
 char *wire_error_message(const char *json, size_t size);
+int wire_error_decode(const char *json, size_t size, char **ret_message, char **ret_error);

@@ -68,6 +68,7 @@ service-backend = direct
 addresses = 10.99.0.2
 memory = 2GiB
 trust-key = $PUB
+socket = $SCRATCH/$name/agent.sock
 EOC
         printf '%s\n' "$@" >>"$SCRATCH/$name/agent.conf"
         echo "$SCRATCH/$name/agent.conf"

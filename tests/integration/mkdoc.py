@@ -6,6 +6,15 @@ SCRAM verifiers through doctool, so the agent only ever sees verifiers.
 spec: {"host": "db1", "revision": 1, "databases": [{"name": "accounts-db", "cpu": 4,
         "port": 5432, "roles": [{"name": "auth-api", "access": "read-write",
         "clients": ["10.99.0.3/32"], "password": "pw"}]}]}
+
+A database may carry "tlsCertificateFile": a PEM file that becomes its tlsCertificate.
+An application host: {"host": "app1", "role": "application", "revision": 1,
+        "applications": [{"name": "auth-api", "unit": "auth-api.service", "env": [
+        {"name": "DATABASE_CONNECTION_STRING", "database": "accounts-db", "role": "auth-api",
+         "password": "pw"}]}]}
+(env: "dbHostname" defaults to the database's name as above, "dbAddress" to 10.99.0.2, "port"
+to 5432, "access" to read-write; "password" is delivered as is, as the controller does for
+application hosts, and omitted when absent.)
 """
 import json
 import os
@@ -34,14 +43,33 @@ for d in sorted(spec.get("databases", []), key=lambda d: d["name"]):
             role["scramVerifier"] = verifier(r["password"])
         roles.append(role)
     allow = sorted({c for r in roles for c in r["clients"]})
-    dbs.append({"name": d["name"], "identity": identity, "hostname": hostname,
-                "postgresVersion": 15, "cpuCount": d.get("cpu", 2), "clusterSize": 1,
-                "port": d.get("port", 5432), "tlsNames": [hostname],
-                "backup": {"enabled": False, "schedule": "daily", "retentionDays": 7},
-                "roles": roles, "allow": allow})
+    db = {"name": d["name"], "identity": identity, "hostname": hostname,
+          "postgresVersion": 15, "cpuCount": d.get("cpu", 2), "clusterSize": 1,
+          "port": d.get("port", 5432), "tlsNames": [hostname]}
+    if "tlsCertificateFile" in d:
+        with open(d["tlsCertificateFile"]) as f:
+            db["tlsCertificate"] = f.read()
+    db.update({"backup": {"enabled": False, "schedule": "daily", "retentionDays": 7},
+               "roles": roles, "allow": allow})
+    dbs.append(db)
+
+apps = []
+for a in sorted(spec.get("applications", []), key=lambda a: a["name"]):
+    env = []
+    for e in sorted(a.get("env", []), key=lambda e: e["name"]):
+        hostname = e.get("dbHostname",
+                         f'{e["database"]}.login-svc.development.retail-banking.fincorp.infrastream.internal')
+        item = {"name": e["name"], "database": e["database"], "dbHostname": hostname,
+                "dbAddress": e.get("dbAddress", "10.99.0.2"), "port": e.get("port", 5432),
+                "role": e.get("role", a["name"]), "access": e.get("access", "read-write")}
+        if "password" in e:
+            item["password"] = e["password"]
+        env.append(item)
+    apps.append({"name": a["name"], "identity": identity, "unit": a.get("unit", a["name"] + ".service"),
+                 "env": env})
 
 doc = {"apiVersion": "infrastream.io/v1", "kind": "DesiredState", "host": spec.get("host", "db1"),
-       "role": "database", "revision": spec["revision"], "commit": spec.get("commit", ""),
-       "databases": dbs, "applications": []}
+       "role": spec.get("role", "database"), "revision": spec["revision"], "commit": spec.get("commit", ""),
+       "databases": dbs, "applications": apps}
 json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
 print()

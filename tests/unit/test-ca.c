@@ -1,7 +1,9 @@
 /* Unit tests for the controller's CA: creation as init does it (modes, never replacing a key, the
  * certificate's constraints), signing (names, key usage, lifetime, a chain that verifies with
  * X509_verify_cert and X509_check_host) and every refusal: foreign names, CA requests, altered
- * requests, names outside the CA's domain, non-DNS names, weak keys, lifetimes. */
+ * requests, names outside the CA's domain, non-DNS names, weak keys, lifetimes. The mutual-TLS
+ * identities: the controller's certificate (created once, kept) and a host's, named by the
+ * controller whatever its request asks for. */
 #include "unit.h"
 
 #include <ftw.h>
@@ -540,6 +542,134 @@ static void test_refuse_other_requests(void **state) {
         assert_null(pem);
 }
 
+/* The EKU of x as a list of NIDs. */
+static void eku_nids(X509 *x, int *ret, int *ret_n) {
+        _cleanup_(EXTENDED_KEY_USAGE_freep) EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
+
+        assert_non_null(eku);
+        *ret_n = sk_ASN1_OBJECT_num(eku);
+        for (int i = 0; i < *ret_n && i < 4; i++)
+                ret[i] = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i));
+}
+
+static void test_controller_cert(void **state) {
+        fixture *f = *state;
+        _cleanup_free_ char *key = path_in(f->dir, CA_CONTROLLER_KEY_FILE), *crt = path_in(f->dir, CA_CONTROLLER_CERT_FILE),
+                            *err = NULL, *before_key = NULL, *before_crt = NULL, *after = NULL, *kpem = NULL;
+        _cleanup_(X509_freep) X509 *x = NULL, *y = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
+        time_t nb, na, now = time(NULL);
+        char **names = NULL;
+        size_t n = 0, ksize = 0;
+        int nids[4], n_nids = 0;
+        struct stat st;
+
+        assert_int_equal(ca_create_controller_cert(f->ca, f->dir, &err), 1);
+        assert_int_equal(stat(key, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        assert_int_equal(stat(crt, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0644);
+
+        /* controller.<domain>, serverAuth + clientAuth, 1 year, from this CA, for this key. */
+        x = load_cert_file(crt);
+        assert_int_equal(x509_cert_dns_names(x, &names, &n, NULL), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(names[0], "controller.infrastream.internal");
+        x509_names_free(names, n);
+        eku_nids(x, nids, &n_nids);
+        assert_int_equal(n_nids, 2);
+        assert_int_equal(nids[0], NID_server_auth);
+        assert_int_equal(nids[1], NID_client_auth);
+        assert_int_equal(X509_get_key_usage(x), KU_DIGITAL_SIGNATURE);
+        assert_int_equal(x509_validity(x, &nb, &na), 0);
+        assert_true(na >= now + CA_CONTROLLER_LIFETIME - 5 && na <= now + CA_CONTROLLER_LIFETIME + 5);
+        assert_int_equal(verify_chain(x, f->ca_cert), 0);
+        assert_int_equal(X509_check_purpose(x, X509_PURPOSE_SSL_CLIENT, 0), 1);
+        assert_int_equal(X509_check_host(x, "controller.infrastream.internal", 0, 0, NULL), 1);
+        assert_int_equal(read_full_file(key, X509_PEM_MAX, &kpem, &ksize), 0);
+        assert_int_equal(x509_key_from_pem(kpem, ksize, &pkey, NULL), 0);
+        explicit_bzero(kpem, ksize);
+        assert_int_equal(X509_check_private_key(x, pkey), 1);
+
+        /* Again: both kept, byte for byte. */
+        assert_int_equal(read_full_file(key, X509_PEM_MAX, &before_key, NULL), 0);
+        assert_int_equal(read_full_file(crt, X509_PEM_MAX, &before_crt, NULL), 0);
+        assert_int_equal(ca_create_controller_cert(f->ca, f->dir, &err), 0);
+        assert_int_equal(read_full_file(key, X509_PEM_MAX, &after, NULL), 0);
+        assert_string_equal(before_key, after);
+        free(TAKE_PTR(after));
+        assert_int_equal(read_full_file(crt, X509_PEM_MAX, &after, NULL), 0);
+        assert_string_equal(before_crt, after);
+        free(TAKE_PTR(after));
+
+        /* A certificate whose key is gone is an error, never silently replaced. */
+        assert_int_equal(rename(key, "/tmp/test-ca-controller-key-moved"), 0);
+        assert_int_equal(ca_create_controller_cert(f->ca, f->dir, &err), -ENOKEY);
+        assert_non_null(strstr(err, "controller.crt exists but its key"));
+        free(TAKE_PTR(err));
+        assert_int_equal(rename("/tmp/test-ca-controller-key-moved", key), 0);
+
+        /* A key without its certificate (a crash in between): the key there is gets certified. */
+        assert_int_equal(unlink(crt), 0);
+        assert_int_equal(ca_create_controller_cert(f->ca, f->dir, &err), 1);
+        y = load_cert_file(crt);
+        assert_int_equal(X509_check_private_key(y, pkey), 1);
+        assert_int_equal(read_full_file(key, X509_PEM_MAX, &after, NULL), 0);
+        assert_string_equal(before_key, after);
+
+        /* A key others may read is refused. */
+        assert_int_equal(unlink(crt), 0);
+        assert_int_equal(chmod(key, 0644), 0);
+        assert_int_equal(ca_create_controller_cert(f->ca, f->dir, &err), -EPERM);
+        assert_non_null(strstr(err, "the controller key"));
+        assert_non_null(strstr(err, "accessible to other users (mode 0644)"));
+}
+
+static void test_sign_host_csr(void **state) {
+        fixture *f = *state;
+        static const char *const asked[] = { "controller.infrastream.internal", "db2.hosts.infrastream.internal" };
+        req_spec spec = { .san = asked, .n_san = 2, .cn = "evil.example" }, ca_spec = { .san = asked, .n_san = 1, .ca = true };
+        _cleanup_free_ char *csr = make_csr(&spec), *ca_csr = make_csr(&ca_spec), *pem = NULL, *err = NULL,
+                            *subject = NULL, *bad = NULL;
+        _cleanup_(X509_freep) X509 *x = NULL;
+        char **names = NULL;
+        size_t n = 0;
+        int nids[4], n_nids = 0;
+
+        /* The names asked for are ignored: the certificate names the enrolled host only. */
+        assert_int_equal(ca_sign_host_csr(f->ca, csr, "db1", CA_HOST_LIFETIME, &pem, &err), 0);
+        assert_int_equal(x509_cert_from_pem(pem, &x, NULL), 0);
+        assert_int_equal(x509_cert_dns_names(x, &names, &n, NULL), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(names[0], "db1.hosts.infrastream.internal");
+        x509_names_free(names, n);
+        subject = x509_subject_line(x);
+        assert_string_equal(subject, "CN=db1.hosts.infrastream.internal");
+        eku_nids(x, nids, &n_nids);
+        assert_int_equal(n_nids, 2);
+        assert_int_equal(nids[0], NID_server_auth);
+        assert_int_equal(nids[1], NID_client_auth);
+        assert_int_equal(verify_chain(x, f->ca_cert), 0);
+        assert_int_equal(X509_check_host(x, "controller.infrastream.internal", 0, 0, NULL), 0);
+        assert_int_equal(X509_check_host(x, "db2.hosts.infrastream.internal", 0, 0, NULL), 0);
+        free(TAKE_PTR(pem));
+
+        /* The request's own checks still hold. */
+        assert_int_equal(ca_sign_host_csr(f->ca, ca_csr, "db1", CA_HOST_LIFETIME, &pem, &err), -EPERM);
+        assert_non_null(strstr(err, "CSR asks for a CA certificate"));
+        free(TAKE_PTR(err));
+        bad = tamper(csr, 1);
+        assert_non_null(bad);
+        assert_int_equal(ca_sign_host_csr(f->ca, bad, "db1", CA_HOST_LIFETIME, &pem, &err), -EBADMSG);
+        assert_non_null(strstr(err, "CSR signature does not verify with its own key"));
+        free(TAKE_PTR(err));
+        assert_int_equal(ca_sign_host_csr(f->ca, csr, "db1.evil", CA_HOST_LIFETIME, &pem, &err), -EINVAL);
+        assert_non_null(strstr(err, "'db1.evil' is not a host name"));
+        free(TAKE_PTR(err));
+        assert_int_equal(ca_sign_host_csr(f->ca, csr, "db1", CA_CERT_LIFETIME_MAX + 1, &pem, &err), -ERANGE);
+        assert_null(pem);
+}
+
 static void test_parse_lifetime(void **state) {
         int64_t v = 0;
 
@@ -593,6 +723,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_refuse_bad_signature, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_refuse_outside_domain, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_refuse_other_requests, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_controller_cert, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_sign_host_csr, setup, teardown),
                 cmocka_unit_test(test_parse_lifetime),
                 cmocka_unit_test(test_dns_names),
         };

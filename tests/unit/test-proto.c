@@ -12,6 +12,7 @@
 #include "document.h"
 #include "fileio.h"
 #include "sign.h"
+#include "strbuf.h"
 
 /* ---- fixtures ------------------------------------------------------------------------------ */
 
@@ -461,6 +462,92 @@ static void test_accepts_whitespace_and_any_key_order(void **state) {
         assert_string_equal(canon, json);
 }
 
+/* A well-formed PEM block (the decoder checks the form; X.509 is the agent's to check). */
+#define CERT_PEM                                                                 \
+        "-----BEGIN CERTIFICATE-----\n"                                          \
+        "MIIBkTCCATegAwIBAgIQRm9vYmFyYmF6cXV4cXV1eDAKBggqhkjOPQQDAjAfMR0w\n"    \
+        "GwYDVQQDDBRpbmZyYXN0cmVhbS5pbnRlcm5hbA==\n"                            \
+        "-----END CERTIFICATE-----\n"
+
+/* tlsCertificate: optional, after tlsNames, part of the content; one PEM certificate and nothing
+ * else (a key, a second block, CRLF, text around it, over 64 KiB are refused). */
+static void test_tls_certificate(void **state) {
+        _cleanup_(doc_document_freep) doc_document *d = make_doc(), *back = NULL;
+        _cleanup_free_ char *plain = encode(d), *json = NULL, *error = NULL, *expected = NULL;
+        const char *form = "databases[0].tlsCertificate: must be one PEM certificate: \"-----BEGIN CERTIFICATE-----\", "
+                           "lines of base64, \"-----END CERTIFICATE-----\", each line ending in \\n";
+        char h1[65], h2[65];
+        strbuf b = {};
+
+        assert_null(strstr(plain, "tlsCertificate"));
+        doc_content_hash(d, h1);
+        d->databases[0].tls_certificate = xstrdup(CERT_PEM);
+        doc_content_hash(d, h2);
+        assert_string_not_equal(h1, h2);
+        json = encode(d);
+        expected = xasprintf("\"tlsNames\": [\n        \"%s\"\n      ],\n      \"tlsCertificate\": "
+                             "\"-----BEGIN CERTIFICATE-----\\nMIIB",
+                             DB_HOSTNAME);
+        assert_non_null(strstr(json, expected));
+        assert_int_equal(doc_decode(json, strlen(json), &back, NULL, NULL, &error), 0);
+        assert_string_equal(back->databases[0].tls_certificate, CERT_PEM);
+
+#define PEM_JSON "\"tlsNames\": [\"" DB_HOSTNAME "\"], \"tlsCertificate\": "
+#define CERT_JSON "\"-----BEGIN CERTIFICATE-----\\nMIIBkTCCATegAwIBAgIQRm9v\\nGwYDVQQDDBRp==\\n-----END CERTIFICATE-----\\n\""
+        {
+                /* The same mutation with a good value is accepted: the refusals below are the value's. */
+                _cleanup_free_ char *ok = mutate(plain, "\"tlsNames\": [\n        \"" DB_HOSTNAME "\"\n      ]",
+                                                 PEM_JSON CERT_JSON);
+                _cleanup_(doc_document_freep) doc_document *x = NULL;
+                _cleanup_free_ char *err = NULL;
+                assert_int_equal(doc_decode(ok, strlen(ok), &x, NULL, NULL, &err), 0);
+        }
+#define TLS_FROM "\"tlsNames\": [\n        \"" DB_HOSTNAME "\"\n      ]"
+        assert_mutation_rejected(TLS_FROM, PEM_JSON "null", "databases[0].tlsCertificate: expected a string");
+        assert_mutation_rejected(TLS_FROM, PEM_JSON "\"\"", "databases[0].tlsCertificate: must not be empty");
+        assert_mutation_rejected(TLS_FROM, PEM_JSON "[]", "databases[0].tlsCertificate: expected a string");
+        assert_mutation_rejected(TLS_FROM, PEM_JSON "\"MIIBkTCCATeg\"", form);
+        assert_mutation_rejected(TLS_FROM,
+                                 PEM_JSON "\"-----BEGIN PRIVATE KEY-----\\nMIIB\\n-----END PRIVATE KEY-----\\n\"", form);
+        assert_mutation_rejected(TLS_FROM,
+                                 PEM_JSON "\"-----BEGIN CERTIFICATE-----\\r\\nMIIB\\r\\n-----END CERTIFICATE-----\\r\\n\"",
+                                 form);
+        assert_mutation_rejected(TLS_FROM, PEM_JSON "\"-----BEGIN CERTIFICATE-----\\n-----END CERTIFICATE-----\\n\"",
+                                 form);
+        assert_mutation_rejected(TLS_FROM,
+                                 PEM_JSON "\"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n"
+                                          "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n\"",
+                                 form);
+        assert_mutation_rejected(TLS_FROM,
+                                 PEM_JSON "\"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\nextra\\n\"",
+                                 form);
+        assert_mutation_rejected(TLS_FROM,
+                                 PEM_JSON "\"-----BEGIN CERTIFICATE-----\\nMI=B\\n-----END CERTIFICATE-----\\n\"", form);
+        assert_mutation_rejected(TLS_FROM,
+                                 PEM_JSON "\"-----BEGIN CERTIFICATE-----\\nMIIB\\n\\nMIIB\\n-----END CERTIFICATE-----\\n\"",
+                                 form);
+        assert_mutation_rejected(TLS_FROM,
+                                 PEM_JSON "\"-----BEGIN CERTIFICATE-----\\nMIIB\\t\\n-----END CERTIFICATE-----\\n\"",
+                                 "databases[0].tlsCertificate: must not contain control characters");
+        /* A line longer than 64 characters. */
+        strbuf_append(&b, PEM_JSON "\"-----BEGIN CERTIFICATE-----\\n");
+        for (int i = 0; i < 65; i++)
+                strbuf_append(&b, "A");
+        strbuf_append(&b, "\\n-----END CERTIFICATE-----\\n\"");
+        assert_mutation_rejected(TLS_FROM, b.s, form);
+        strbuf_done(&b);
+        /* Bounded: 64 KiB. */
+        strbuf_append(&b, PEM_JSON "\"-----BEGIN CERTIFICATE-----\\n");
+        for (int i = 0; i < 1100; i++)
+                strbuf_append(&b, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\\n");
+        strbuf_append(&b, "-----END CERTIFICATE-----\\n\"");
+        assert_mutation_rejected(TLS_FROM, b.s, "databases[0].tlsCertificate: longer than 65536 bytes");
+        strbuf_done(&b);
+#undef TLS_FROM
+#undef PEM_JSON
+#undef CERT_JSON
+}
+
 /* ---- signing ------------------------------------------------------------------------------- */
 
 static char tmpdir[] = "/tmp/test-proto.XXXXXX";
@@ -668,6 +755,7 @@ int main(void) {
                 cmocka_unit_test(test_reject_malformed),
                 cmocka_unit_test(test_reject_wrong_version),
                 cmocka_unit_test(test_accepts_whitespace_and_any_key_order),
+                cmocka_unit_test(test_tls_certificate),
                 cmocka_unit_test(test_generate_key),
                 cmocka_unit_test(test_sign_verify),
                 cmocka_unit_test(test_verify_rejects),

@@ -187,6 +187,28 @@ static char *foreign_csr(const char *name) {
         return pem;
 }
 
+/* A request for name from the key in key_path (the host's own). */
+static char *csr_for(const char *key_path, const char *name) {
+        _cleanup_(X509_REQ_freep) X509_REQ *req = X509_REQ_new();
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *gens = x509_dns_general_names(&name, 1);
+        _cleanup_free_ char *pem = NULL;
+        STACK_OF(X509_EXTENSION) *exts = NULL;
+        size_t size = 0;
+        char *out;
+
+        assert_int_equal(read_full_file(key_path, X509_PEM_MAX, &pem, &size), 0);
+        assert_int_equal(x509_key_from_pem(pem, size, &key, NULL), 0);
+        assert_int_equal(X509_REQ_set_pubkey(req, key), 1);
+        assert_int_equal(X509V3_add1_i2d(&exts, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT), 1);
+        assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+        assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
+        out = x509_req_to_pem(req);
+        assert_non_null(out);
+        return out;
+}
+
 static void test_install_refusals(void **state) {
         fixture *f = *state;
         tls_state s = {};
@@ -355,6 +377,136 @@ static void test_bad_names(void **state) {
         f->db.tls_names = f->names;
 }
 
+/* The certificate the document carries: installed by the apply with the enrolled CA when it fits,
+ * else left out with the reason in the result, the request pending, and the apply not failed. */
+static void test_document_certificate(void **state) {
+        fixture *f = *state;
+        tls_state s = {};
+        _cleanup_free_ char *line = NULL, *cert = NULL, *enrolled = NULL, *ca_path = NULL, *want = NULL, *got = NULL,
+                            *err = NULL, *dir2 = NULL, *foreign = NULL;
+        _cleanup_(ca_freep) ca *ca2 = NULL;
+
+        f->cfg.state_dir = xasprintf("%s/state", f->dir);
+        assert_int_equal(mkdir(f->cfg.state_dir, 0700), 0);
+        enrolled = xasprintf("%s/ca.crt", f->cfg.state_dir); /* what agentctl enroll leaves */
+
+        line = reconcile(f, &s, 0);
+        cert = sign(f, s.paths.csr, (const char *const *) f->names, 1, 3600);
+        f->db.tls_certificate = cert;
+        tls_state_done(&s);
+
+        /* Not enrolled: nothing to verify it with. Waiting, not failed. */
+        free(line);
+        line = reconcile(f, &s, 0);
+        want = xasprintf("unchanged: waiting for a certificate: request pending in %s; no TCP connections until one is "
+                         "installed; the document's certificate is not installed: this host is not enrolled (%s is "
+                         "missing), so nothing can verify it",
+                         s.paths.csr, enrolled);
+        assert_string_equal(line, want);
+        assert_false(s.ready);
+        tls_state_done(&s);
+
+        /* Enrolled: installed with the CA, served, the answered request removed. */
+        assert_int_equal(write_file_atomic(enrolled, f->ca_pem, strlen(f->ca_pem), 0644), 1);
+        free(line);
+        line = reconcile(f, &s, 0);
+        expect_prefix(line, "changed: certificate installed: serial ");
+        assert_true(s.ready);
+        assert_int_equal(access(s.paths.csr, F_OK), -1);
+        assert_int_equal(read_full_file(s.paths.cert, X509_PEM_MAX, &got, NULL), 0);
+        assert_string_equal(got, cert);
+        free(TAKE_PTR(got));
+        assert_int_equal(read_full_file(s.paths.ca, X509_PEM_MAX, &got, NULL), 0);
+        assert_string_equal(got, f->ca_pem);
+        free(TAKE_PTR(got));
+        tls_state_done(&s);
+        free(line);
+        line = reconcile(f, &s, 0);
+        expect_prefix(line, "unchanged: certificate expires ");
+
+        /* The key made anew (its files lost): the document's certificate is for the old key. The
+         * new request is pending; the apply does not fail. */
+        assert_int_equal(unlink(s.paths.key), 0);
+        assert_int_equal(unlink(s.paths.cert), 0);
+        tls_state_done(&s);
+        free(line);
+        line = reconcile(f, &s, 0);
+        free(want);
+        want = xasprintf("created: key generated, certificate requested (server.csr); the document's certificate is not "
+                         "installed: the certificate is not for this host's key %s: it certifies another key",
+                         s.paths.key);
+        assert_string_equal(line, want);
+        assert_false(s.ready);
+        assert_int_equal(access(s.paths.cert, F_OK), -1);
+        tls_state_done(&s);
+        free(line);
+        line = reconcile(f, &s, 0);
+        expect_prefix(line, "unchanged: waiting for a certificate: request pending in ");
+        assert_non_null(strstr(line, "; the document's certificate is not installed: the certificate is not for this "
+                                     "host's key "));
+
+        /* The controller answers the new request with a certificate from another CA than the
+         * enrolled one: refused. */
+        dir2 = xasprintf("%s/ctl2", f->dir);
+        assert_int_equal(mkdir(dir2, 0700), 0);
+        assert_int_equal(ca_create(dir2, "infrastream.internal", &err), 1);
+        assert_int_equal(ca_load(dir2, &ca2, &err), 0);
+        {
+                _cleanup_free_ char *csr = NULL;
+                assert_int_equal(read_full_file(s.paths.csr, X509_PEM_MAX, &csr, NULL), 0);
+                assert_int_equal(ca_sign_csr(ca2, csr, (const char *const *) f->names, 1, NULL, 3600, &foreign, &err),
+                                 0);
+        }
+        tls_state_done(&s);
+        f->db.tls_certificate = foreign;
+        free(line);
+        line = reconcile(f, &s, 0);
+        expect_prefix(line, "unchanged: waiting for a certificate: request pending in ");
+        assert_non_null(strstr(line, "; the document's certificate is not installed: the certificate does not verify "
+                                     "against the CA: unable to get local issuer certificate"));
+        tls_state_done(&s);
+
+        /* The right one: installed. */
+        {
+                tls_paths p = {};
+                tls_paths_init(&p, &f->cfg, f->db.name);
+                free(cert);
+                cert = sign(f, p.csr, (const char *const *) f->names, 1, 3600);
+                tls_paths_done(&p);
+        }
+        f->db.tls_certificate = cert;
+        free(line);
+        line = reconcile(f, &s, 0);
+        expect_prefix(line, "changed: certificate installed: serial ");
+        assert_true(s.ready);
+        tls_state_done(&s);
+
+        /* The document gains a TLS name, and carries another certificate without it: not installed
+         * over the one in use (which keeps serving); a new request for both names. */
+        {
+                tls_paths p = {};
+                tls_paths_init(&p, &f->cfg, f->db.name);
+                _cleanup_free_ char *csr = csr_for(p.key, NAME1);
+                free(cert);
+                assert_int_equal(ca_sign_csr(f->ca, csr, (const char *const *) f->names, 1, NULL, 3600, &cert, &err), 0);
+                tls_paths_done(&p);
+        }
+        f->db.tls_certificate = cert;
+        f->db.n_tls_names = 2;
+        free(line);
+        line = reconcile(f, &s, 0);
+        expect_prefix(line, "changed: TLS name '" NAME2 "' is not in the certificate: new request written (server.csr); "
+                            "the current certificate stays in use, expires ");
+        assert_non_null(strstr(line, "; the document's certificate is not installed: the certificate does not name '" NAME2
+                                     "', a TLS name of database 'accounts-db'"));
+        assert_true(s.ready);
+        tls_state_done(&s);
+        f->db.n_tls_names = 1;
+        f->db.tls_certificate = NULL;
+        free(f->cfg.state_dir);
+        f->cfg.state_dir = NULL;
+}
+
 static void test_renewal_time(void **state) {
         assert_int_equal(tls_renewal_time(0, 90), 60);
         assert_int_equal(tls_renewal_time(1000, 1000 + 90 * 86400 + 300), 1000 + (90 * 86400 + 300) / 3 * 2);
@@ -368,6 +520,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_names_change_keeps_serving, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_expired_and_key_mode, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_names, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_document_certificate, setup, teardown),
                 cmocka_unit_test(test_renewal_time),
         };
         return cmocka_run_group_tests_name("tls", tests, NULL, NULL);

@@ -1,0 +1,141 @@
+# The seed's world for the end-to-end test and the quickstart: namespaces ctl (10.99.0.1), db1
+# (10.99.0.2), app1 (10.99.0.3) and app2 (10.99.0.4) on a bridge; a controller initialised and
+# serving; one agent per host, enrolled with a one-time token and running as a daemon.
+# Needs: BIN (directory with controller/ and agent/ builds), E2E (namespace prefix), SCRATCH.
+# shellcheck shell=bash
+PGBIN=/usr/lib/postgresql/15/bin
+CONTROLLER="$BIN/controller/infrastream-controller"
+AGENTCTL="$BIN/agent/agentctl"
+AGENT="$BIN/agent/infrastream-agent"
+CTL_URL=https://10.99.0.1:8443
+E2E_HOSTS="db1 app1 app2"
+
+e2e_ns() { echo "$E2E-$1"; }
+in_ns() { local n=$1; shift; ip netns exec "$(e2e_ns "$n")" "$@"; }
+as_postgres() { (cd / && runuser -u postgres -- "$@"); }
+
+e2e_network() {
+        ip netns add "$E2E-sw" || return 1
+        ip -n "$E2E-sw" link add br0 type bridge && ip -n "$E2E-sw" link set br0 up
+        local i=1 h
+        for h in ctl $E2E_HOSTS; do
+                ip netns add "$E2E-$h"
+                ip link add "$E2E-$h-0" type veth peer name eth0 netns "$E2E-$h"
+                ip link set "$E2E-$h-0" netns "$E2E-sw"
+                ip -n "$E2E-sw" link set "$E2E-$h-0" master br0 up
+                ip -n "$E2E-$h" addr add "10.99.0.$i/24" dev eth0
+                ip -n "$E2E-$h" link set eth0 up
+                ip -n "$E2E-$h" link set lo up
+                i=$((i + 1))
+        done
+}
+
+e2e_cleanup() {
+        local h d
+        for h in $E2E_HOSTS; do
+                [ -f "$SCRATCH/$h/agent.pid" ] && kill -TERM "$(cat "$SCRATCH/$h/agent.pid")" 2>/dev/null
+        done
+        [ -f "$SCRATCH/ctl/serve.pid" ] && kill -TERM "$(cat "$SCRATCH/ctl/serve.pid")" 2>/dev/null
+        for d in "$SCRATCH"/*/data/*/data; do
+                [ -f "$d/postmaster.pid" ] && as_postgres "$PGBIN/pg_ctl" stop -m immediate -D "$d" >/dev/null 2>&1
+        done
+        wait 2>/dev/null
+        for h in ctl $E2E_HOSTS sw; do ip netns del "$E2E-$h" 2>/dev/null; done
+        rm -rf "$SCRATCH"
+}
+
+# The manifests repository: the seed's two manifests, committed.
+e2e_repo() {
+        mkdir -p "$SCRATCH/repo"
+        cp -r "$1"/. "$SCRATCH/repo/"
+        git -C "$SCRATCH/repo" init -q -b main
+        git -C "$SCRATCH/repo" -c user.name=e2e -c user.email=e2e@example.com add -A
+        git -C "$SCRATCH/repo" -c user.name=e2e -c user.email=e2e@example.com commit -qm "seed: accounts-db and auth-api"
+}
+
+e2e_commit() {
+        git -C "$SCRATCH/repo" -c user.name=e2e -c user.email=e2e@example.com commit -qam "$1"
+}
+
+# e2e_controller: init, serve in ctl (log in ctl/serve.log), wait until it answers.
+e2e_controller() {
+        "$CONTROLLER" init --state-dir "$SCRATCH/ctl/state" >"$SCRATCH/ctl/init.log" 2>&1 || return 1
+        in_ns ctl "$CONTROLLER" serve --listen 10.99.0.1:8443 --state-dir "$SCRATCH/ctl/state" \
+                >>"$SCRATCH/ctl/serve.log" 2>&1 &
+        echo $! >"$SCRATCH/ctl/serve.pid"
+        local _
+        for _ in $(seq 100); do
+                in_ns ctl curl -skf "$CTL_URL/v1/ca" >/dev/null 2>&1 && return 0
+                sleep 0.1
+        done
+        return 1
+}
+
+# e2e_agent_config HOST ADDRESS: an agent with its own state, data and apps dirs; the direct
+# service backend; on application hosts a restart command that records each restart.
+e2e_agent_config() {
+        local h=$1 addr=$2 d="$SCRATCH/$1"
+        mkdir -p "$d/units"
+        cat >"$d/restart" <<EOS
+#!/bin/sh
+echo "\$(date +%s.%N) \$INFRASTREAM_APP \$INFRASTREAM_UNIT" >>"$d/restarts"
+EOS
+        chmod 755 "$d/restart"
+        cat >"$d/agent.conf" <<EOC
+host = $h
+state-dir = $d/state
+data-root = $d/data
+apps-dir = $d/apps
+unit-dir = $d/units
+service-backend = direct
+restart-command = $d/restart
+addresses = $addr
+memory = 2GiB
+listen = $addr:7443
+socket = $d/agent.sock
+report-interval = 5
+EOC
+}
+
+# e2e_enroll HOST ROLE: a one-time token for HOST's role and the development environment, and
+# agentctl enroll with it, pinning the CA by its fingerprint.
+e2e_enroll() {
+        local h=$1 role=$2 token fp
+        token=$("$CONTROLLER" token create --state-dir "$SCRATCH/ctl/state" --ttl 10m --role "$role" \
+                --labels environment=development 2>/dev/null) || return 1
+        fp=$(openssl x509 -in "$SCRATCH/ctl/state/ca.crt" -noout -fingerprint -sha256 | sed 's/.*=//')
+        in_ns "$h" "$AGENTCTL" --config "$SCRATCH/$h/agent.conf" enroll --controller "$CTL_URL" --token "$token" \
+                --ca-fingerprint "$fp"
+}
+
+# e2e_agent_start HOST [ENV...]: the daemon in HOST's namespace, log in HOST/agent.log.
+e2e_agent_start() {
+        local h=$1
+        shift
+        in_ns "$h" env "$@" "$AGENT" --config "$SCRATCH/$h/agent.conf" >>"$SCRATCH/$h/agent.log" 2>&1 &
+        echo $! >"$SCRATCH/$h/agent.pid"
+        local _
+        for _ in $(seq 100); do
+                [ -S "$SCRATCH/$h/agent.sock" ] && in_ns "$h" "$AGENTCTL" --config "$SCRATCH/$h/agent.conf" status \
+                        --json >/dev/null 2>&1 && return 0
+                sleep 0.1
+        done
+        return 1
+}
+
+e2e_agent_stop() {
+        local h=$1 pid
+        pid=$(cat "$SCRATCH/$h/agent.pid")
+        kill -TERM "$pid" 2>/dev/null
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+        rm -f "$SCRATCH/$h/agent.pid"
+}
+
+e2e_apply() {
+        in_ns ctl "$CONTROLLER" apply --repo "$SCRATCH/repo" --state-dir "$SCRATCH/ctl/state" --timeout 120 "$@"
+}
+
+# The connection string app1's unit gets, read from its environment file.
+e2e_app_url() {
+        sed -n "s/^DATABASE_CONNECTION_STRING='\\(.*\\)'$/\\1/p" "$SCRATCH/app1/apps/auth-api.env"
+}

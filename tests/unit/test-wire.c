@@ -1,0 +1,476 @@
+/* Unit tests for the agent <-> controller messages: tokens and their derivations (known
+ * answers), each message's round trip, and every refusal of the strict decoders with its exact
+ * message — the table below, and the bad-input corpus under tests/fuzz/corpus/wire with the
+ * messages tests/fuzz/corpus/wire.expect gives. */
+#include "unit.h"
+
+#include <dirent.h>
+#include <netinet/in.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+#include "fileio.h"
+#include "wire.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
+
+#define CERT "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIQ\n-----END CERTIFICATE-----\n"
+#define CSR "-----BEGIN CERTIFICATE REQUEST-----\nMIIBDzCBtwIBADAA\n-----END CERTIFICATE REQUEST-----\n"
+#define PUBKEY "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n"
+#define SECRET "AbCdEfGhIjKlMnOpQrStUvWxYz012-_9"
+#define TOKEN "0a1b2c3d." SECRET
+
+/* ---- tokens -------------------------------------------------------------------------------- */
+
+static void test_token_parse(void **state) {
+        char id[WIRE_TOKEN_ID_LEN + 1], secret[WIRE_TOKEN_SECRET_LEN + 1];
+        static const char *const bad[] = {
+                "", "0a1b2c3d", "0a1b2c3d.", "0a1b2c3d" SECRET, "0A1B2C3D." SECRET, "0a1b2c3g." SECRET,
+                "0a1b2c3." SECRET "x", "0a1b2c3d." SECRET "x", "0a1b2c3d.AbCdEfGhIjKlMnOpQrStUvWxYz012+/9",
+                "0a1b2c3d.AbCdEfGhIjKlMnOpQrStUvWxYz012-_=", " 0a1b2c3d." SECRET,
+        };
+
+        (void) state;
+        assert_true(wire_token_parse(TOKEN, id, secret));
+        assert_string_equal(id, "0a1b2c3d");
+        assert_string_equal(secret, SECRET);
+        assert_true(wire_token_parse(TOKEN, NULL, NULL));
+        assert_false(wire_token_parse(NULL, id, secret));
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_false(wire_token_parse(bad[i], id, secret));
+}
+
+/* Values computed independently (Python hashlib/hmac) from the definitions in wire.h. */
+static void test_token_derivations(void **state) {
+        unsigned char key[32];
+        char hex[65], key_hex[65];
+
+        (void) state;
+        wire_token_verifier(SECRET, hex);
+        assert_string_equal(hex, "b66309f87c798ee787e7ed704c2d9b312d6872e62e4ef27351c5c46eac8796d7");
+        wire_token_binding_key(SECRET, key);
+        for (size_t i = 0; i < 32; i++)
+                snprintf(key_hex + 2 * i, 3, "%02x", key[i]);
+        assert_string_equal(key_hex, "4575290d12ba0987da56f5a1847029cae928d818789425dd3a6bbbd156737389");
+        wire_ca_binding(key, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", hex);
+        assert_string_equal(hex, "7117ce6c7458c0e9a5965733a07a5b5c87e9a8fd5c5f78a62806d89dcb0bfd72");
+        /* Another CA, another binding. */
+        wire_ca_binding(key, "-----BEGIN CERTIFICATE-----\nAAAB\n-----END CERTIFICATE-----\n", hex);
+        assert_string_not_equal(hex, "7117ce6c7458c0e9a5965733a07a5b5c87e9a8fd5c5f78a62806d89dcb0bfd72");
+}
+
+static void test_endpoint(void **state) {
+        static const char *const good[] = { "10.0.0.1:7443", "0.0.0.0:1", "[fd00::1]:65535", "[::]:7443" };
+        static const char *const bad[] = {
+                "", ":7443", "10.0.0.1", "10.0.0.1:", "10.0.0.1:0", "10.0.0.1:65536", "10.0.0.1:07443",
+                "fd00::1:7443", "[fd00::1]", "[10.0.0.1]:7443", "host.example:7443", "10.0.0.1:74a3",
+                "10.0.0.1:99999999999999999999",
+        };
+        struct sockaddr_storage sa;
+        socklen_t len;
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(good); i++)
+                assert_true(wire_endpoint_valid(good[i]));
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_false(wire_endpoint_valid(bad[i]));
+        assert_int_equal(wire_endpoint_parse("127.0.0.1:0", true, &sa, &len), 0);
+        assert_int_equal(sa.ss_family, AF_INET);
+        assert_int_equal(wire_endpoint_parse("[::1]:80", false, &sa, &len), 0);
+        assert_int_equal(sa.ss_family, AF_INET6);
+        assert_int_equal(len, sizeof(struct sockaddr_in6));
+}
+
+/* ---- round trips --------------------------------------------------------------------------- */
+
+static char *text(json_object *o) {
+        char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+
+        json_object_put(o);
+        return s;
+}
+
+static void test_ca_round_trip(void **state) {
+        wire_ca m = { .ca = CERT, .binding = "" }, d = {};
+        _cleanup_free_ char *json = text(wire_ca_to_json(&m)), *err = NULL;
+
+        (void) state;
+        assert_int_equal(wire_ca_decode(json, strlen(json), &d, &err), 0);
+        assert_string_equal(d.ca, CERT);
+        assert_string_equal(d.binding, "");
+        wire_ca_done(&d);
+        assert_null(d.ca);
+}
+
+static void test_enroll_round_trip(void **state) {
+        char *addresses[] = { "10.99.0.2", "fd00::2" };
+        wire_enroll_request m = {
+                .token = TOKEN,
+                .csr = CSR,
+                .facts = { .name = "db1", .addresses = addresses, .n_addresses = 2, .cpus = 4,
+                           .memory_bytes = UINT64_C(17179869184), .endpoint = "10.99.0.2:7443" },
+        }, d = {};
+        wire_enroll_response resp = {
+                .host = "db1", .role = "database", .certificate = CERT, .ca = CERT, .signing_key = PUBKEY,
+                .controller = "controller.infrastream.internal",
+        }, dr = {};
+        _cleanup_free_ char *json = text(wire_enroll_request_to_json(&m)), *json2 = NULL, *err = NULL;
+
+        (void) state;
+        assert_int_equal(wire_enroll_request_decode(json, strlen(json), &d, &err), 0);
+        assert_string_equal(d.token, TOKEN);
+        assert_string_equal(d.csr, CSR);
+        assert_string_equal(d.facts.name, "db1");
+        assert_int_equal(d.facts.n_addresses, 2);
+        assert_string_equal(d.facts.addresses[1], "fd00::2");
+        assert_int_equal(d.facts.cpus, 4);
+        assert_true(d.facts.memory_bytes == UINT64_C(17179869184));
+        assert_string_equal(d.facts.endpoint, "10.99.0.2:7443");
+        wire_enroll_request_done(&d);
+
+        json2 = text(wire_enroll_response_to_json(&resp));
+        assert_int_equal(wire_enroll_response_decode(json2, strlen(json2), &dr, &err), 0);
+        assert_string_equal(dr.host, "db1");
+        assert_string_equal(dr.role, "database");
+        assert_string_equal(dr.certificate, CERT);
+        assert_string_equal(dr.ca, CERT);
+        assert_string_equal(dr.signing_key, PUBKEY);
+        assert_string_equal(dr.controller, "controller.infrastream.internal");
+        wire_enroll_response_done(&dr);
+}
+
+static void test_push_response_round_trip(void **state) {
+        wire_csr csrs[] = { { .database = "accounts-db", .csr = CSR }, { .database = "billing-db", .csr = CSR } };
+        _cleanup_(json_object_putp) json_object *results = json_tokener_parse("[{\"kind\": \"role\", \"name\": \"auth-api\"}]");
+        wire_push_response m = {
+                .host = "db1", .revision = 42, .outcome = "done", .results = results, .csrs = csrs, .n_csrs = 2,
+        }, d = {};
+        _cleanup_free_ char *json = text(wire_push_response_to_json(&m)), *again = NULL, *err = NULL;
+
+        (void) state;
+        assert_int_equal(wire_push_response_decode(json, strlen(json), &d, &err), 0);
+        assert_string_equal(d.host, "db1");
+        assert_true(d.revision == 42);
+        assert_string_equal(d.outcome, "done");
+        assert_int_equal(json_object_array_length(d.results), 1);
+        assert_int_equal(d.n_csrs, 2);
+        assert_string_equal(d.csrs[1].database, "billing-db");
+        assert_string_equal(d.csrs[1].csr, CSR);
+        /* The encoding is a fixed point. */
+        again = text(wire_push_response_to_json(&d));
+        assert_string_equal(again, json);
+        wire_push_response_done(&d);
+
+        /* No results given: an empty array, never null. */
+        m.results = NULL;
+        m.n_csrs = 0;
+        free(again);
+        again = text(wire_push_response_to_json(&m));
+        assert_non_null(strstr(again, "\"results\":[]"));
+        assert_int_equal(wire_push_response_decode(again, strlen(again), &d, &err), 0);
+        assert_int_equal(d.n_csrs, 0);
+        wire_push_response_done(&d);
+}
+
+static void test_report(void **state) {
+        static const char json[] =
+                "{\"host\": \"db1\", \"role\": \"database\", \"revision\": 7, \"commit\": \"5f1e2d3c\", "
+                "\"failed\": true, \"lastError\": \"database 'accounts-db': initdb failed:\\nno space\", "
+                "\"databases\": [{\"name\": \"accounts-db\", \"state\": \"failed\"}], \"apps\": []}";
+        static const char fresh[] = "{\"host\": \"app1\", \"revision\": 0, \"commit\": null, \"failed\": false, "
+                                    "\"lastError\": null}";
+        _cleanup_free_ char *err = NULL;
+        wire_report r = {};
+        json_object *dbs;
+
+        (void) state;
+        assert_int_equal(wire_report_decode(json, strlen(json), &r, &err), 0);
+        assert_string_equal(r.host, "db1");
+        assert_true(r.revision == 7);
+        assert_string_equal(r.commit, "5f1e2d3c");
+        assert_true(r.failed);
+        assert_string_equal(r.last_error, "database 'accounts-db': initdb failed:\nno space");
+        /* The rest is kept whole. */
+        assert_true(json_object_object_get_ex(r.status, "databases", &dbs));
+        assert_int_equal(json_object_array_length(dbs), 1);
+        wire_report_done(&r);
+
+        assert_int_equal(wire_report_decode(fresh, strlen(fresh), &r, &err), 0);
+        assert_null(r.commit);
+        assert_null(r.last_error);
+        assert_false(r.failed);
+        wire_report_done(&r);
+}
+
+static void test_error_message(void **state) {
+        _cleanup_free_ char *m = NULL;
+        static const char *const not_errors[] = {
+                "", "<html>413</html>", "{}", "{\"error\": 5}", "{\"error\": \"\"}", "{\"error\": \"x\", \"y\": 1}",
+                "{\"error\": \"x\", \"error\": \"y\"}",
+        };
+
+        (void) state;
+        m = wire_error_message("{\"error\": \"no such path\"}\n", 26);
+        assert_string_equal(m, "no such path");
+        for (size_t i = 0; i < ELEMENTSOF(not_errors); i++)
+                assert_null(wire_error_message(not_errors[i], strlen(not_errors[i])));
+        assert_null(wire_error_message(NULL, 0));
+}
+
+/* ---- refusals ------------------------------------------------------------------------------ */
+
+typedef enum kind { CA, ENROLL_REQUEST, ENROLL_RESPONSE, PUSH_RESPONSE, REPORT, ERROR } kind;
+
+/* Decode json as kind: 0 or the error (malloc'd) in *ret_error; nothing leaks either way. */
+static int decode_as(kind k, const char *json, size_t size, char **ret_error) {
+        wire_ca ca = {};
+        wire_enroll_request req = {};
+        wire_enroll_response resp = {};
+        wire_push_response push = {};
+        wire_report report = {};
+        char *msg = NULL;
+        int r;
+
+        switch (k) {
+        case CA:
+                r = wire_ca_decode(json, size, &ca, ret_error);
+                wire_ca_done(&ca);
+                return r;
+        case ENROLL_REQUEST:
+                r = wire_enroll_request_decode(json, size, &req, ret_error);
+                wire_enroll_request_done(&req);
+                return r;
+        case ENROLL_RESPONSE:
+                r = wire_enroll_response_decode(json, size, &resp, ret_error);
+                wire_enroll_response_done(&resp);
+                return r;
+        case PUSH_RESPONSE:
+                r = wire_push_response_decode(json, size, &push, ret_error);
+                wire_push_response_done(&push);
+                return r;
+        case REPORT:
+                r = wire_report_decode(json, size, &report, ret_error);
+                wire_report_done(&report);
+                return r;
+        case ERROR:
+                r = wire_error_decode(json, size, &msg, ret_error);
+                if (r >= 0)
+                        free(msg);
+                return r;
+        }
+        return -EINVAL;
+}
+
+static void expect_refusal(kind k, const char *json, const char *message) {
+        _cleanup_free_ char *err = NULL;
+        int r = decode_as(k, json, strlen(json), &err);
+
+        if (r >= 0)
+                fail_msg("accepted: %s", json);
+        if (!err || !streq(err, message))
+                fail_msg("%s\n  got:  %s\n  want: %s", json, strempty(err), message);
+}
+
+#define FACTS "\"facts\": {\"name\": \"db1\", \"addresses\": [\"10.0.0.2\"], \"cpus\": 2, \"memoryBytes\": 1024, \"endpoint\": \"10.0.0.2:7443\"}"
+#define CSR_JSON "\"-----BEGIN CERTIFICATE REQUEST-----\\nx\\n-----END CERTIFICATE REQUEST-----\\n\""
+#define CERT_JSON "\"-----BEGIN CERTIFICATE-----\\nx\\n-----END CERTIFICATE-----\\n\""
+
+static void test_refusals(void **state) {
+        static const struct {
+                kind kind;
+                const char *json, *message;
+        } cases[] = {
+                { CA, "{\"ca\": " CERT_JSON ", \"binding\": \"\", \"x\": 1}", "message: unknown field 'x'" },
+                { CA, "{\"ca\": " CERT_JSON "}", "binding: missing" },
+                { CA, "{\"ca\": 5, \"binding\": \"\"}", "ca: expected a string" },
+                { CA, "{\"ca\": \"\", \"binding\": \"\"}", "ca: must not be empty" },
+                { CA, "{\"ca\": \"-----BEGIN CERTIFICATE-----\", \"binding\": \"\"}", "ca: is not a certificate in PEM form" },
+                { CA, "{\"ca\": \"-----BEGIN CERTIFICATE-----\\u0007\", \"binding\": \"\"}",
+                  "ca: must not contain control characters" },
+                { CA, "{\"ca\": " CERT_JSON ", \"binding\": \"00\"}", "binding: must be empty or 64 lower-case hexadecimal digits" },
+                { CA, "{\"ca\": " CERT_JSON ", \"binding\": \"\", \"binding\": \"\"}", "message: duplicate field" },
+                { CA, "[]", "message: expected an object" },
+                { CA, "{\"ca\": 'x'}", "malformed JSON at offset 7: unexpected character" },
+                { CA, "{\"ca\": \"\\ud800\"}", "malformed JSON at offset 8: unpaired surrogate in string" },
+                { CA, "{\"ca\": \"x\\u0000\"}", "malformed JSON at offset 9: NUL character in string" },
+                { CA, "{\"ca\": 1.}", "malformed JSON at offset 7: invalid number" },
+                { CA, "{\"ca\": \"x\"", "malformed JSON: unexpected end of input" },
+                { ENROLL_REQUEST, "{\"token\": \"" TOKEN "\", \"csr\": " CSR_JSON ", " FACTS ", \"role\": \"database\"}",
+                  "message: unknown field 'role'" },
+                { ENROLL_REQUEST, "{\"token\": \"0a1b2c3d.tooshort\", \"csr\": " CSR_JSON ", " FACTS "}",
+                  "token: is not an enrollment token (ID.SECRET: 8 hexadecimal digits, '.', 32 base64url characters)" },
+                { ENROLL_REQUEST, "{\"token\": \"" TOKEN "\", \"csr\": " CERT_JSON ", " FACTS "}",
+                  "csr: is not a certificate request in PEM form" },
+                { ENROLL_REQUEST, "{\"token\": \"" TOKEN "\", \"csr\": " CSR_JSON "}", "facts: missing" },
+                { ENROLL_REQUEST, "{\"token\": \"" TOKEN "\", \"csr\": " CSR_JSON ", \"facts\": []}", "facts: expected an object" },
+                { ENROLL_REQUEST, "{\"token\": \"" TOKEN "\", \"csr\": " CSR_JSON ", \"facts\": {\"name\": \"db.1\", "
+                                  "\"addresses\": [\"10.0.0.2\"], \"cpus\": 2, \"memoryBytes\": 1, \"endpoint\": \"10.0.0.2:1\"}}",
+                  "facts.name: 'db.1' is not a host name (a DNS label: lower-case letters, digits and '-')" },
+                { ENROLL_REQUEST, "{\"token\": \"" TOKEN "\", \"csr\": " CSR_JSON ", \"facts\": {\"name\": \"db1\", "
+                                  "\"addresses\": [\"10.0.0.2\", \"10.0.0.256\"], \"cpus\": 2, \"memoryBytes\": 1, \"endpoint\": \"10.0.0.2:1\"}}",
+                  "facts.addresses[1]: '10.0.0.256' is not an IPv4 or IPv6 address" },
+                { ENROLL_REQUEST, "{\"token\": \"" TOKEN "\", \"csr\": " CSR_JSON ", \"facts\": {\"name\": \"db1\", "
+                                  "\"addresses\": [5], \"cpus\": 2, \"memoryBytes\": 1, \"endpoint\": \"10.0.0.2:1\"}}",
+                  "facts.addresses[0]: expected a string" },
+                { ENROLL_REQUEST, "{\"token\": \"" TOKEN "\", \"csr\": " CSR_JSON ", \"facts\": {\"name\": \"db1\", "
+                                  "\"addresses\": [\"10.0.0.2\"], \"cpus\": 65537, \"memoryBytes\": 1, \"endpoint\": \"10.0.0.2:1\"}}",
+                  "facts.cpus: must be an integer between 1 and 65536" },
+                { ENROLL_REQUEST, "{\"token\": \"" TOKEN "\", \"csr\": " CSR_JSON ", \"facts\": {\"name\": \"db1\", "
+                                  "\"addresses\": [\"10.0.0.2\"], \"cpus\": 2, \"memoryBytes\": 0, \"endpoint\": \"10.0.0.2:1\"}}",
+                  "facts.memoryBytes: must be an integer between 1 and 9223372036854775807" },
+                { ENROLL_REQUEST, "{\"token\": \"" TOKEN "\", \"csr\": " CSR_JSON ", \"facts\": {\"name\": \"db1\", "
+                                  "\"addresses\": [\"10.0.0.2\"], \"cpus\": 2, \"memoryBytes\": 1, \"endpoint\": \"10.0.0.2\"}}",
+                  "facts.endpoint: '10.0.0.2' is not ADDRESS:PORT (IPv4 or [IPv6] address, port 1-65535)" },
+                { ENROLL_REQUEST, "{\"token\": \"" TOKEN "\", \"csr\": " CSR_JSON ", \"facts\": {\"name\": \"db1\", "
+                                  "\"addresses\": [\"10.0.0.2\"], \"cpus\": 2, \"memoryBytes\": 1}}",
+                  "facts.endpoint: missing" },
+                { ENROLL_RESPONSE, "{\"host\": \"db1\", \"role\": \"database\", \"certificate\": " CERT_JSON ", \"ca\": " CERT_JSON ", "
+                                   "\"signingKey\": " CERT_JSON ", \"controller\": \"controller.example\"}",
+                  "signingKey: is not a public key in PEM form" },
+                { ENROLL_RESPONSE, "{\"host\": \"db1\", \"role\": \"primary\", \"certificate\": " CERT_JSON "}",
+                  "role: expected 'database' or 'application', got 'primary'" },
+                { ENROLL_RESPONSE, "{\"host\": \"db1\", \"role\": \"database\", \"certificate\": " CSR_JSON "}",
+                  "certificate: is not a certificate in PEM form" },
+                { PUSH_RESPONSE, "{\"host\": \"db1\", \"revision\": -1}", "revision: must be an integer between 0 and 9223372036854775807" },
+                { PUSH_RESPONSE, "{\"host\": \"db1\", \"revision\": 1, \"outcome\": \"done\", \"results\": null, \"csrs\": []}",
+                  "results: expected an array" },
+                { PUSH_RESPONSE, "{\"host\": \"db1\", \"revision\": 1, \"outcome\": \"done\", \"results\": [], \"csrs\": [{\"database\": \"a\"}]}",
+                  "csrs[0].csr: missing" },
+                { PUSH_RESPONSE, "{\"host\": \"db1\", \"revision\": 1, \"outcome\": \"done\", \"results\": [], \"csrs\": "
+                                 "[{\"database\": \"a\", \"csr\": " CSR_JSON "}, {\"database\": \"a\", \"csr\": " CSR_JSON "}]}",
+                  "csrs[1].name: duplicate name 'a'" },
+                { PUSH_RESPONSE, "{\"host\": \"db1\", \"revision\": 1, \"outcome\": \"done\", \"results\": [{\"a\": 1, \"a\": 2}], \"csrs\": []}",
+                  "results[0]: duplicate field" },
+                { REPORT, "{\"revision\": 1}", "host: missing" },
+                { REPORT, "{\"host\": \"db1\", \"revision\": \"1\"}", "revision: must be an integer between 0 and 9223372036854775807" },
+                { REPORT, "{\"host\": \"db1\", \"revision\": 1, \"commit\": 5}", "commit: expected a string" },
+                { REPORT, "{\"host\": \"db1\", \"revision\": 1, \"commit\": null}", "failed: missing" },
+                { REPORT, "{\"host\": \"db1\", \"revision\": 1, \"commit\": null, \"failed\": 0}", "failed: expected a boolean" },
+                { REPORT, "{\"host\": \"db1\", \"revision\": 1, \"commit\": null, \"failed\": false}", "lastError: missing" },
+                { REPORT, "{\"host\": \"db1\", \"revision\": 1, \"commit\": null, \"failed\": false, \"lastError\": \"\"}",
+                  "lastError: must not be empty" },
+                { REPORT, "{\"host\": \"db1\", \"revision\": 1, \"commit\": null, \"failed\": false, \"lastError\": null, "
+                          "\"databases\": [{\"x\\u0001\": 1, \"x\\u0001\": 2}]}",
+                  "databases[0]: duplicate field" },
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+                expect_refusal(cases[i].kind, cases[i].json, cases[i].message);
+}
+
+static void test_size_limit(void **state) {
+        size_t n = WIRE_MAX_SIZE + 1;
+        _cleanup_free_ char *big = xmalloc(n + 1), *err = NULL;
+        _cleanup_free_ char *want = xasprintf("message is too large: %zu bytes, at most %u are accepted", n, WIRE_MAX_SIZE);
+
+        (void) state;
+        memset(big, ' ', n);
+        big[n] = '\0';
+        big[0] = '{';
+        big[n - 1] = '}';
+        assert_int_equal(decode_as(REPORT, big, n, &err), -E2BIG);
+        assert_string_equal(err, want);
+        free(TAKE_PTR(err));
+        /* A NUL byte is named as such, not as trailing garbage. */
+        assert_int_equal(decode_as(CA, "{}\0{}", 5, &err), -EBADMSG);
+        assert_string_equal(err, "malformed JSON at offset 2: NUL byte");
+}
+
+/* ---- the bad-input corpus ------------------------------------------------------------------ */
+
+static kind kind_of(const char *file) {
+        static const struct {
+                const char *prefix;
+                kind kind;
+        } kinds[] = {
+                { "ca", CA }, { "enroll-request", ENROLL_REQUEST }, { "enroll-response", ENROLL_RESPONSE },
+                { "push-response", PUSH_RESPONSE }, { "report", REPORT }, { "error", ERROR },
+        };
+        const char *rest = strchr(file, '-') + 1;
+
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+                size_t n = strlen(kinds[i].prefix);
+
+                if (strncmp(rest, kinds[i].prefix, n) == 0 && (rest[n] == '-' || rest[n] == '.'))
+                        return kinds[i].kind;
+        }
+        fail_msg("%s: name does not say which message it is", file);
+        return CA;
+}
+
+static void test_corpus(void **state) {
+        const char *top = getenv("top_srcdir") ? getenv("top_srcdir") : "../..";
+        _cleanup_free_ char *dir = xasprintf("%s/tests/fuzz/corpus/wire", top);
+        _cleanup_free_ char *expect_path = xasprintf("%s/tests/fuzz/corpus/wire.expect", top);
+        _cleanup_fclose_ FILE *expect = fopen(expect_path, "re");
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0, n_bad = 0, n_expected = 0, n_valid = 0;
+        DIR *d = opendir(dir);
+        struct dirent *de;
+
+        (void) state;
+        assert_non_null(d);
+        assert_non_null(expect);
+        /* Every valid-* decodes; every bad-* is listed in wire.expect. */
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *path = NULL, *json = NULL, *err = NULL;
+                size_t size;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                path = xasprintf("%s/%s", dir, de->d_name);
+                assert_int_equal(read_full_file(path, WIRE_MAX_SIZE, &json, &size), 0);
+                if (strncmp(de->d_name, "valid-", 6) == 0) {
+                        if (decode_as(kind_of(de->d_name), json, size, &err) < 0)
+                                fail_msg("%s: %s", de->d_name, err);
+                        n_valid++;
+                } else if (strncmp(de->d_name, "bad-", 4) == 0)
+                        n_bad++;
+                else
+                        fail_msg("%s: neither valid-* nor bad-*", de->d_name);
+        }
+        closedir(d);
+
+        while (getline(&line, &cap, expect) > 0) {
+                _cleanup_free_ char *path = NULL, *json = NULL, *err = NULL;
+                char *tab;
+                size_t size;
+
+                line[strcspn(line, "\n")] = '\0';
+                if (line[0] == '#' || line[0] == '\0')
+                        continue;
+                tab = strchr(line, '\t');
+                assert_non_null(tab);
+                *tab = '\0';
+                path = xasprintf("%s/%s", dir, line);
+                if (read_full_file(path, WIRE_MAX_SIZE, &json, &size) < 0)
+                        fail_msg("%s: listed in wire.expect but missing", line);
+                if (decode_as(kind_of(line), json, size, &err) >= 0)
+                        fail_msg("%s: accepted", line);
+                if (!streq(strempty(err), tab + 1))
+                        fail_msg("%s\n  got:  %s\n  want: %s", line, strempty(err), tab + 1);
+                n_expected++;
+        }
+        assert_true(n_valid > 0);
+        assert_int_equal(n_bad, n_expected);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_token_parse),
+                cmocka_unit_test(test_token_derivations),
+                cmocka_unit_test(test_endpoint),
+                cmocka_unit_test(test_ca_round_trip),
+                cmocka_unit_test(test_enroll_round_trip),
+                cmocka_unit_test(test_push_response_round_trip),
+                cmocka_unit_test(test_report),
+                cmocka_unit_test(test_error_message),
+                cmocka_unit_test(test_refusals),
+                cmocka_unit_test(test_size_limit),
+                cmocka_unit_test(test_corpus),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
