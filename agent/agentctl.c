@@ -189,6 +189,7 @@ static int cmd_enroll(const char *config, int argc, char **argv) {
                 {},
         };
         _cleanup_free_ char *err = NULL;
+        _cleanup_erase_ char *token = NULL;
         enroll_options o = {};
         agent_config cfg = {};
         enrollment e = {};
@@ -201,7 +202,12 @@ static int cmd_enroll(const char *config, int argc, char **argv) {
                         o.controller_url = optarg;
                         break;
                 case 't':
-                        o.token = optarg;
+                        /* Our copy only: the argument is wiped, so ps and /proc/PID/cmdline no
+                         * longer show the secret while the enrollment runs. */
+                        erase_and_free(token);
+                        token = xstrdup(optarg);
+                        explicit_bzero(optarg, strlen(optarg));
+                        o.token = token;
                         break;
                 case 'f':
                         o.ca_fingerprint = optarg;

@@ -14,7 +14,7 @@ static const char *const KEYS[] = {
         "host",           "state-dir",  "data-root", "postgres-bin-dir", "os-user",
         "service-backend", "addresses", "memory",    "trust-key",        "unit-dir",
         "restart-command", "apps-dir",   "listen",    "socket",           "socket-group",
-        "report-interval",
+        "report-interval", "cpus",
 };
 
 #define AGENT_SOCKET_DEFAULT "/run/infrastream/agent.sock"
@@ -252,6 +252,16 @@ int agent_config_load(const char *path, agent_config *ret, char **ret_error) {
                 } else if (streq(key, "memory")) {
                         if (parse_size(value, &c.memory_bytes) < 0)
                                 FAIL("%s:%d: memory must be a size such as 16GiB, not '%.64s'", path, lineno, value);
+                        continue;
+                } else if (streq(key, "cpus")) {
+                        char *end = NULL;
+                        long v;
+                        errno = 0;
+                        v = strtol(value, &end, 10);
+                        if (errno || end == value || *end || v < 1 || v > 65536)
+                                FAIL("%s:%d: cpus must be a whole number from 1 to 65536, not '%.64s'", path, lineno,
+                                     value);
+                        c.cpus = (int) v;
                         continue;
                 } else {
                         const char *hint = closest_word(key, KEYS, ELEMENTSOF(KEYS));

@@ -24,6 +24,7 @@ typedef struct agent_config {
         char **addresses;         /* this host's addresses: PostgreSQL listens on them */
         size_t n_addresses;
         uint64_t memory_bytes;    /* 0: read /proc/meminfo */
+        int cpus;                 /* CPUs reported at enrollment; 0: the online CPUs */
         char *trust_key;          /* controller's document-signing public key (PEM) */
         char *unit_dir;           /* where the systemd backend writes units */
         char *restart_command;    /* direct backend: run to restart an application's unit */

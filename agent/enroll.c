@@ -395,7 +395,7 @@ int agent_enroll(const agent_config *cfg, const enroll_options *o, enrollment *r
                         .name = cfg->host,
                         .addresses = cfg->addresses,
                         .n_addresses = cfg->n_addresses,
-                        .cpus = (int) sysconf(_SC_NPROCESSORS_ONLN) > 0 ? (int) sysconf(_SC_NPROCESSORS_ONLN) : 1,
+                        .cpus = host_cpus(cfg),
                         .memory_bytes = host_memory_bytes(cfg),
                         .endpoint = ep,
                 },

@@ -29,6 +29,15 @@ uint64_t host_memory_bytes(const agent_config *cfg) {
         return 1ULL << 30;
 }
 
+int host_cpus(const agent_config *cfg) {
+        long n;
+
+        if (cfg->cpus > 0)
+                return cfg->cpus;
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n > 0 && n <= 65536 ? (int) n : 1;
+}
+
 static bool exists(const char *path) {
         struct stat st;
         return lstat(path, &st) == 0;

@@ -22,3 +22,5 @@ int postgres_list_clusters(const agent_config *cfg, char ***ret, size_t *ret_n);
 
 /* The host's memory for tuning: the config's value, else /proc/meminfo. */
 uint64_t host_memory_bytes(const agent_config *cfg);
+/* The CPUs this host offers: the config's cpus, else the online CPUs. */
+int host_cpus(const agent_config *cfg);

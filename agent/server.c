@@ -38,7 +38,7 @@ typedef struct push_job {
         size_t size;
         uint64_t revision;
         char **databases;       /* the document's, for the CSRs the answer carries */
-        size_t n_databases;
+        size_t n_databases, n_apps;
         int status;             /* out: HTTP status */
         json_object *reply;     /* out: 200's body */
         char *error;            /* out: the other statuses' message */
@@ -242,6 +242,7 @@ static bool run_push(agent_server *s, const agent_config *cfg, push_job *j) {
                  (unsigned long long) j->revision, outcome == APPLY_DONE ? "applied" : "applied with failures");
         log_results(&res, j->revision);
         set_last_error(s, NULL);
+        notify_status(j->revision, j->n_databases, j->n_apps, outcome == APPLY_FAILED);
         m.host = cfg->host;
         m.revision = j->revision;
         m.outcome = outcome == APPLY_FAILED ? "failed" : results_changed(&res) ? "done" : "unchanged";
@@ -485,6 +486,7 @@ static void on_push(https_request *req, void *userdata) {
         j->size = size;
         j->revision = d->revision;
         j->n_databases = d->n_databases;
+        j->n_apps = d->n_apps;
         j->databases = d->n_databases ? xcalloc(d->n_databases, sizeof(char *)) : NULL;
         for (size_t i = 0; i < d->n_databases; i++)
                 j->databases[i] = xstrdup(d->databases[i].name);

@@ -67,18 +67,6 @@ static char *printable(const char *s) {
         return p;
 }
 
-/* A host's name: one DNS label, lower case (names compare byte for byte everywhere else). */
-static bool host_label_valid(const char *s) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-                        return false;
-        return true;
-}
-
 /* what: "CA key" or "controller key", for the messages. */
 static int read_key(const char *path, const char *what, bool check_mode, EVP_PKEY **ret, char **ret_error) {
         _cleanup_free_ char *pem = NULL, *err = NULL;
@@ -614,7 +602,7 @@ int ca_sign_host_csr(const ca *c, const char *csr_pem, const char *host, int64_t
         _cleanup_free_ char *name = NULL;
         int r;
 
-        if (!host_label_valid(host)) {
+        if (!x509_host_label_valid(host)) {
                 _cleanup_free_ char *p = printable(host);
                 set_error(ret_error, xasprintf("'%s' is not a host name: use at most 63 lower-case letters, digits "
                                                "and '-', starting and ending with a letter or digit",

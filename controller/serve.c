@@ -8,7 +8,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "ca.h"
-#include "enroll.h"
+#include "enrollment.h"
 #include "fileio.h"
 #include "https-server.h"
 #include "serve.h"

@@ -250,6 +250,9 @@ static void request_free(https_request *r) {
         }
         evhttp_clear_headers(&r->query);
         free(r->path);
+        /* Bodies carry secrets (enrollment tokens, application hosts' passwords): wipe our copy. */
+        if (r->body)
+                explicit_bzero(r->body, r->body_size);
         free(r->body);
         free(r->peer_name);
         free(r);

@@ -466,3 +466,14 @@ int x509_ca_domain(X509 *ca, char **ret) {
         }
         return x509_dns_name_valid(*ret) ? 0 : -EBADMSG;
 }
+
+bool x509_host_label_valid(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+                        return false;
+        return true;
+}

@@ -34,6 +34,9 @@ char *x509_openssl_error(const char *what);
 /* A host name we certify: 1–253 bytes of dot-separated labels (1–63 letters, digits or '-', not
  * starting or ending with '-'), no trailing dot, no wildcard. */
 bool x509_dns_name_valid(const char *s);
+/* A host's name: one DNS label of lower-case letters, digits and '-' (names compare byte for byte
+ * everywhere else): what <host>.hosts.<domain> is made of. */
+bool x509_host_label_valid(const char *s);
 /* name is domain or below it (case-insensitive): what a permitted DNS name constraint allows. */
 bool x509_name_in_domain(const char *name, const char *domain);
 

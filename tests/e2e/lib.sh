@@ -10,8 +10,7 @@ AGENT="$BIN/agent/infrastream-agent"
 CTL_URL=https://10.99.0.1:8443
 E2E_HOSTS="db1 app1 app2"
 
-e2e_ns() { echo "$E2E-$1"; }
-in_ns() { local n=$1; shift; ip netns exec "$(e2e_ns "$n")" "$@"; }
+in_ns() { local n=$1; shift; ip netns exec "$E2E-$n" "$@"; }
 as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 
 e2e_network() {
@@ -41,7 +40,7 @@ e2e_cleanup() {
         done
         wait 2>/dev/null
         for h in ctl $E2E_HOSTS sw; do ip netns del "$E2E-$h" 2>/dev/null; done
-        rm -rf "$SCRATCH"
+        if [ -n "${E2E_KEEP:-}" ]; then echo "# kept $SCRATCH"; else rm -rf "$SCRATCH"; fi
 }
 
 # The manifests repository: the seed's two manifests, committed.
@@ -60,7 +59,7 @@ e2e_commit() {
 # e2e_controller: init, serve in ctl (log in ctl/serve.log), wait until it answers.
 e2e_controller() {
         "$CONTROLLER" init --state-dir "$SCRATCH/ctl/state" >"$SCRATCH/ctl/init.log" 2>&1 || return 1
-        in_ns ctl "$CONTROLLER" serve --listen 10.99.0.1:8443 --state-dir "$SCRATCH/ctl/state" \
+        ip netns exec "$E2E-ctl" "$CONTROLLER" serve --listen 10.99.0.1:8443 --state-dir "$SCRATCH/ctl/state" \
                 >>"$SCRATCH/ctl/serve.log" 2>&1 &
         echo $! >"$SCRATCH/ctl/serve.pid"
         local _
@@ -91,6 +90,7 @@ service-backend = direct
 restart-command = $d/restart
 addresses = $addr
 memory = 2GiB
+cpus = 8
 listen = $addr:7443
 socket = $d/agent.sock
 report-interval = 5
@@ -112,7 +112,7 @@ e2e_enroll() {
 e2e_agent_start() {
         local h=$1
         shift
-        in_ns "$h" env "$@" "$AGENT" --config "$SCRATCH/$h/agent.conf" >>"$SCRATCH/$h/agent.log" 2>&1 &
+        ip netns exec "$E2E-$h" env "$@" "$AGENT" --config "$SCRATCH/$h/agent.conf" >>"$SCRATCH/$h/agent.log" 2>&1 &
         echo $! >"$SCRATCH/$h/agent.pid"
         local _
         for _ in $(seq 100); do

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../../agent/enroll.h" /* not controller/enroll.h, which comes first on the include path */
+#include "enroll.h"
 #include "config.h"
 #include "status.h"
 #include "unit.h"
@@ -84,8 +84,9 @@ static void test_new_keys(void **state) {
         assert_string_equal(copy.addresses[0], "10.0.0.2");
         assert_string_equal(copy.socket_group, "root");
         agent_config_done(&copy);
-        assert_int_equal(load("host = db1\nlisten = 0.0.0.0:7443\nreport-interval = 86400\n", &c, &err), 0);
+        assert_int_equal(load("host = db1\nlisten = 0.0.0.0:7443\nreport-interval = 86400\ncpus = 8\n", &c, &err), 0);
         assert_int_equal(c.report_interval, 86400);
+        assert_int_equal(c.cpus, 8);
         agent_config_done(&c);
 }
 
@@ -111,6 +112,8 @@ static void test_bad_values(void **state) {
                      ":2: report-interval takes seconds from 5 to 86400, not '86401'");
         expect_error("host = db1\nreport-interval = 1m\n", ":2: report-interval takes seconds from 5 to 86400, not '1m'");
         expect_error("host = db1\nreport-interval = -5\n", ":2: report-interval takes seconds from 5 to 86400, not '-5'");
+        expect_error("host = db1\ncpus = 0\n", ":2: cpus must be a whole number from 1 to 65536, not '0'");
+        expect_error("host = db1\ncpus = 4.5\n", ":2: cpus must be a whole number from 1 to 65536, not '4.5'");
         expect_error("host = db1\nsocket = agent.sock\n", ":2: socket must be an absolute path, not 'agent.sock'");
         expect_error("host = db1\napps-dir = apps\n", ":2: apps-dir must be an absolute path, not 'apps'");
 }

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "ca.h"
-#include "enroll.h"
+#include "enrollment.h"
 #include "fileio.h"
 #include "inventory.h"
 #include "store.h"

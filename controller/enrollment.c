@@ -2,7 +2,7 @@
  * host's certificate and record the host. */
 #include <arpa/inet.h>
 
-#include "enroll.h"
+#include "enrollment.h"
 #include "https-server.h"
 #include "tokens.h"
 #include "x509.h"
@@ -14,17 +14,6 @@ static int fail(int status, int r, int *ret_status, char **ret_error, char *msg)
         else
                 free(msg);
         return r;
-}
-
-static bool host_label_valid(const char *s) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-                        return false;
-        return true;
 }
 
 /* For messages: a value from the network, printable and bounded. */
@@ -88,7 +77,7 @@ static int check_facts(const wire_facts *f, char **ret_endpoint, int *ret_status
         unsigned port;
         int family;
 
-        if (!f->name || !host_label_valid(f->name)) {
+        if (!f->name || !x509_host_label_valid(f->name)) {
                 _cleanup_free_ char *p = shown(f->name);
                 return fail(400, -EINVAL, ret_status, ret_error,
                             xasprintf("facts.name: '%s' is not a host name (a DNS label: at most 63 lower-case "
