@@ -382,7 +382,7 @@ static void test_bad_names(void **state) {
 static void test_document_certificate(void **state) {
         fixture *f = *state;
         tls_state s = {};
-        _cleanup_free_ char *line = NULL, *cert = NULL, *enrolled = NULL, *ca_path = NULL, *want = NULL, *got = NULL,
+        _cleanup_free_ char *line = NULL, *cert = NULL, *enrolled = NULL, *want = NULL, *got = NULL,
                             *err = NULL, *dir2 = NULL, *foreign = NULL;
         _cleanup_(ca_freep) ca *ca2 = NULL;
 
