@@ -1,5 +1,6 @@
 /* Status reports to the controller: POST /v1/report with the status object, mutual TLS with the
- * host certificate, after every apply and every report-interval seconds. */
+ * host certificate, after every apply (but a push whose answer carried the status: that answer is
+ * the report) and every report-interval seconds. */
 #pragma once
 
 #include <json-c/json.h>

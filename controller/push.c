@@ -157,7 +157,9 @@ static void set_step(target *t, step s) {
 
         t->next = s;
         free(t->url);
-        t->url = xasprintf("https://%s%s", endpoint, s == STEP_PUSH ? "/v1/desired-state" : "/v1/status");
+        /* ?status=1: the answer carries the agent's status, recorded as its report (the agent
+         * then sends none for this apply). */
+        t->url = xasprintf("https://%s%s", endpoint, s == STEP_PUSH ? "/v1/desired-state?status=1" : "/v1/status");
 }
 
 static doc_database *find_database(doc_document *d, const char *name) {
@@ -258,7 +260,7 @@ static void on_push_answer(apply_ctx *a, target *t, https_call *call) {
         _cleanup_(stored_host_done) stored_host fresh = {};
         _cleanup_free_ char *err = NULL, *failed = NULL, *counts = NULL;
         unsigned this_push[N_COUNTED] = {};
-        const char *host = t->res->host;
+        const char *host = t->res->host, *status = NULL;
         uint64_t revision = t->res->revision;
         bool outcome_failed;
         int r;
@@ -285,12 +287,20 @@ static void on_push_answer(apply_ctx *a, target *t, https_call *call) {
                 return;
         }
         outcome_failed = streq(pr.outcome, "failed");
-        /* The answer is no status report: keep the last one (the agent reports after each apply,
-         * through serve, maybe just now), read again rather than the one apply started with. */
-        if (store_load_host(a->c->store, host, &fresh) < 0)
-                fresh = (stored_host) {};
+        if (pr.status.status && !streq(pr.status.host, host)) {
+                fail(a, t, "the agent's answer carries the status of host '%s'", pr.status.host);
+                return;
+        }
+        /* The status in the answer is the host's report for this apply. An agent that sent none
+         * reports after the apply itself (through serve, maybe just now): keep the last report,
+         * read again rather than the one apply started with. */
+        if (pr.status.status)
+                status = json_object_to_json_string_ext(pr.status.status,
+                                                        JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        else if (store_load_host(a->c->store, host, &fresh) >= 0)
+                status = fresh.status;
         r = store_record_report(a->c->store, host, pr.revision, a->c->rr.docs[t->h]->commit, outcome_failed,
-                                fresh.status, (int64_t) time(NULL));
+                                status, (int64_t) time(NULL));
         if (r < 0) {
                 fail(a, t, "cannot record its answer in the state store: %s", strerror(-r));
                 return;

@@ -5,6 +5,8 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -16,9 +18,20 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(CURLM *, curl_multi_cleanup);
 
+/* The TLS material of many calls, parsed once: curl would read the files and parse the PEM
+ * again for each connection (a context per connection), which costs more than the handshake's
+ * own crypto. Installed into each connection's context by on_ssl_ctx(); reference-counted. */
+typedef struct tls_material {
+        X509_STORE *store;      /* the trust anchor(s) of ca_pem */
+        X509 *cert;             /* cert_file's first certificate, */
+        STACK_OF(X509) *chain;  /* the ones after it, */
+        EVP_PKEY *key;          /* and key_file's key */
+} tls_material;
+
 /* One call in flight: the curl handle and what its callbacks fill. */
 typedef struct transfer {
         https_call *call;
+        const tls_material *material; /* or NULL: curl reads the CA, certificate and key itself */
         CURL *curl;
         struct curl_slist *headers;
         char *data;
@@ -94,6 +107,15 @@ static CURLcode on_ssl_ctx(CURL *curl, void *ssl_ctx, void *userdata) {
                 return CURLE_SSL_CIPHER;
         SSL_CTX_set_app_data(ssl_ctx, t);
         SSL_CTX_set_info_callback(ssl_ctx, on_ssl_info);
+        if (t->material) {
+                const tls_material *m = t->material;
+
+                SSL_CTX_set1_cert_store(ssl_ctx, m->store);
+                if (m->cert && (SSL_CTX_use_certificate(ssl_ctx, m->cert) != 1 ||
+                                (m->chain && SSL_CTX_set1_chain(ssl_ctx, m->chain) != 1) ||
+                                SSL_CTX_use_PrivateKey(ssl_ctx, m->key) != 1))
+                        return CURLE_SSL_CERTPROBLEM;
+        }
         if (t->insecure)
                 return CURLE_OK;
         X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT);
@@ -123,13 +145,92 @@ static void transfer_free(transfer *t) {
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(transfer *, transfer_free);
 
+static void tls_material_free(tls_material *m) {
+        if (!m)
+                return;
+        X509_STORE_free(m->store);
+        X509_free(m->cert);
+        sk_X509_pop_free(m->chain, X509_free);
+        EVP_PKEY_free(m->key);
+        free(m);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(tls_material *, tls_material_free);
+
+/* Every certificate of a PEM text into store (at least one); -EBADMSG otherwise. */
+static int store_add_pem(X509_STORE *store, const char *pem) {
+        BIO *bio = BIO_new_mem_buf(pem, -1);
+        X509 *x;
+        int n = 0;
+
+        if (!bio)
+                return -ENOMEM;
+        while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+                int ok = X509_STORE_add_cert(store, x);
+                X509_free(x);
+                if (ok != 1)
+                        break;
+                n++;
+        }
+        BIO_free(bio);
+        ERR_clear_error();
+        return n > 0 ? 0 : -EBADMSG;
+}
+
+/* The certificate (with its chain) and key files, as curl would read them (PEM). */
+static int load_cert_key(tls_material *m, const char *cert_file, const char *key_file) {
+        BIO *bio = BIO_new_file(cert_file, "r");
+        X509 *x;
+        int r = -EBADMSG;
+
+        if (!bio)
+                return -ENOENT;
+        m->cert = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL);
+        while (m->cert && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+                if (!m->chain)
+                        m->chain = sk_X509_new_null();
+                if (!m->chain || !sk_X509_push(m->chain, x)) {
+                        X509_free(x);
+                        goto out;
+                }
+        }
+        BIO_free(bio);
+        bio = BIO_new_file(key_file, "r");
+        if (!bio || !m->cert)
+                goto out;
+        m->key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+        if (m->key && X509_check_private_key(m->cert, m->key) == 1)
+                r = 0;
+out:
+        BIO_free(bio);
+        ERR_clear_error();
+        return r;
+}
+
+/* NULL when anything cannot be read or parsed: the calls then go the per-connection way, and
+ * fail with curl's own message as before. */
+static tls_material *tls_material_new(const https_client_tls *tls) {
+        _cleanup_(tls_material_freep) tls_material *m = NULL;
+
+        if (tls->insecure || !tls->ca_pem)
+                return NULL;
+        m = xcalloc(1, sizeof(tls_material));
+        m->store = X509_STORE_new();
+        /* The flags curl sets on the store it would fill. */
+        if (!m->store || X509_STORE_set_flags(m->store, X509_V_FLAG_TRUSTED_FIRST | X509_V_FLAG_PARTIAL_CHAIN) != 1 ||
+            store_add_pem(m->store, tls->ca_pem) < 0)
+                return NULL;
+        if (tls->cert_file && load_cert_key(m, tls->cert_file, tls->key_file ? tls->key_file : tls->cert_file) < 0)
+                return NULL;
+        return TAKE_PTR(m);
+}
+
 #define SETOPT(t, opt, val)                                             \
         do {                                                            \
                 if (curl_easy_setopt((t)->curl, opt, val) != CURLE_OK)  \
                         goto fail;                                      \
         } while (0)
 
-static int transfer_new(const https_client_tls *tls, https_call *c, transfer **ret) {
+static int transfer_new(const https_client_tls *tls, const tls_material *material, https_call *c, transfer **ret) {
         _cleanup_(transfer_freep) transfer *t = NULL;
         long timeout = c->timeout_ms > 0 ? c->timeout_ms : DEFAULT_TIMEOUT_MS;
         bool post = streq_ptr(c->method, "POST");
@@ -151,6 +252,7 @@ static int transfer_new(const https_client_tls *tls, https_call *c, transfer **r
 
         t = xcalloc(1, sizeof(transfer));
         t->call = c;
+        t->material = material;
         t->alert = -1;
         t->insecure = tls->insecure;
         t->max = c->max_response > 0 ? c->max_response : DEFAULT_MAX_RESPONSE;
@@ -182,6 +284,12 @@ static int transfer_new(const https_client_tls *tls, https_call *c, transfer **r
         if (tls->insecure) {
                 SETOPT(t, CURLOPT_SSL_VERIFYPEER, 0L);
                 SETOPT(t, CURLOPT_SSL_VERIFYHOST, 0L);
+        } else if (material) {
+                /* on_ssl_ctx() installs the parsed CA, certificate and key: curl reads none. */
+                SETOPT(t, CURLOPT_SSL_VERIFYPEER, 1L);
+                SETOPT(t, CURLOPT_SSL_VERIFYHOST, 0L);
+                SETOPT(t, CURLOPT_CAINFO, NULL);
+                SETOPT(t, CURLOPT_CAPATH, NULL);
         } else {
                 struct curl_blob ca = {
                         .data = (void *) tls->ca_pem,
@@ -196,7 +304,7 @@ static int transfer_new(const https_client_tls *tls, https_call *c, transfer **r
         }
         SETOPT(t, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
         SETOPT(t, CURLOPT_SSL_CTX_DATA, t);
-        if (tls->cert_file) {
+        if (tls->cert_file && !material) {
                 SETOPT(t, CURLOPT_SSLCERT, tls->cert_file);
                 SETOPT(t, CURLOPT_SSLCERTTYPE, "PEM");
                 SETOPT(t, CURLOPT_SSLKEY, tls->key_file ? tls->key_file : tls->cert_file);
@@ -284,7 +392,7 @@ int https_perform(const https_client_tls *tls, https_call *c) {
         transfer *t = NULL;
         int r;
 
-        r = transfer_new(tls, c, &t);
+        r = transfer_new(tls, NULL, c, &t);
         if (r < 0)
                 return r;
         return transfer_finish(t, curl_easy_perform(t->curl));
@@ -310,6 +418,7 @@ static void abort_active(CURLM *multi, transfer **active, size_t n, CURLcode cod
 int https_perform_many(const https_client_tls *tls, https_call *calls, size_t n, size_t max_parallel,
                        void (*done)(https_call *c, void *userdata), void *userdata) {
         _cleanup_(curl_multi_cleanupp) CURLM *multi = NULL;
+        _cleanup_(tls_material_freep) tls_material *material = NULL;
         _cleanup_free_ transfer **active = NULL; /* by index of the call */
         size_t next = 0, running = 0;
 
@@ -320,6 +429,7 @@ int https_perform_many(const https_client_tls *tls, https_call *calls, size_t n,
         if (!multi)
                 return -ENOMEM;
         active = xcalloc(n ? n : 1, sizeof(transfer *));
+        material = tls_material_new(tls);
 
         while (next < n || running > 0) {
                 CURLMsg *msg;
@@ -331,7 +441,7 @@ int https_perform_many(const https_client_tls *tls, https_call *calls, size_t n,
                         https_call *c = &calls[i];
                         transfer *t = NULL;
 
-                        if (transfer_new(tls, c, &t) < 0) {
+                        if (transfer_new(tls, material, c, &t) < 0) {
                                 if (done)
                                         done(c, userdata);
                                 continue;

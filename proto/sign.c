@@ -1,6 +1,7 @@
 /* Ed25519 keys, signed envelopes and their verification; the only file that talks to OpenSSL's
  * signature API. OpenSSL errors become text here and travel back through ret_error. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include <json-c/json.h>
@@ -8,6 +9,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 
 #include "fileio.h"
 #include "macro.h"
@@ -81,10 +83,42 @@ static int no_passphrase(char *buf, int size, int rwflag, void *userdata) {
         return -1;
 }
 
+/* Parsing a PEM key (OpenSSL 3's decoders) costs more than signing or verifying with it, once
+ * per document: the last key of each kind is kept, found by the SHA-256 of the file's bytes, so
+ * a file that changed is parsed (and checked) again. The agent verifies on two threads. */
+static struct {
+        unsigned char digest[SHA256_DIGEST_LENGTH];
+        EVP_PKEY *pkey;
+} key_cache[2]; /* [private] */
+static pthread_mutex_t key_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static EVP_PKEY *key_cache_get(bool private, const unsigned char *digest) {
+        EVP_PKEY *pkey = NULL;
+
+        pthread_mutex_lock(&key_cache_lock);
+        if (key_cache[private].pkey && memcmp(key_cache[private].digest, digest, SHA256_DIGEST_LENGTH) == 0 &&
+            EVP_PKEY_up_ref(key_cache[private].pkey) == 1)
+                pkey = key_cache[private].pkey;
+        pthread_mutex_unlock(&key_cache_lock);
+        return pkey;
+}
+
+static void key_cache_put(bool private, const unsigned char *digest, EVP_PKEY *pkey) {
+        if (EVP_PKEY_up_ref(pkey) != 1)
+                return;
+        pthread_mutex_lock(&key_cache_lock);
+        EVP_PKEY_free(key_cache[private].pkey);
+        memcpy(key_cache[private].digest, digest, SHA256_DIGEST_LENGTH);
+        key_cache[private].pkey = pkey;
+        pthread_mutex_unlock(&key_cache_lock);
+}
+
 static int load_key(const char *path, bool private, EVP_PKEY **ret, char **ret_error) {
         _cleanup_erase_ char *pem = NULL;
         _cleanup_(BIO_free_allp) BIO *bio = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
+        unsigned char digest[SHA256_DIGEST_LENGTH];
+        bool hashed;
         size_t size;
         int r;
 
@@ -93,6 +127,12 @@ static int load_key(const char *path, bool private, EVP_PKEY **ret, char **ret_e
                 set_error(ret_error, xasprintf("cannot read %s key '%s': %s", private ? "private" : "public",
                                                path, strerror(-r)));
                 return r;
+        }
+        hashed = EVP_Digest(pem, size, digest, NULL, EVP_sha256(), NULL) == 1;
+        if (hashed && (pkey = key_cache_get(private, digest))) {
+                explicit_bzero(pem, size);
+                *ret = TAKE_PTR(pkey);
+                return 0;
         }
         bio = BIO_new_mem_buf(pem, (int) size);
         if (!bio) {
@@ -112,6 +152,8 @@ static int load_key(const char *path, bool private, EVP_PKEY **ret, char **ret_e
                 set_error(ret_error, xasprintf("%s key '%s' is not an Ed25519 key", private ? "private" : "public", path));
                 return -EINVAL;
         }
+        if (hashed)
+                key_cache_put(private, digest, pkey);
         *ret = TAKE_PTR(pkey);
         return 0;
 }

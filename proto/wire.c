@@ -227,6 +227,7 @@ void wire_push_response_done(wire_push_response *m) {
                 free(m->csrs[i].csr);
         }
         free(m->csrs);
+        wire_report_done(&m->status);
         *m = (wire_push_response) {};
 }
 
@@ -291,6 +292,8 @@ json_object *wire_push_response_to_json(const wire_push_response *m) {
                 jsonenc_append(csrs, c);
         }
         jsonenc_add(o, "csrs", csrs);
+        if (m->status.status)
+                jsonenc_add(o, "status", json_object_get(m->status.status));
         return o;
 }
 
@@ -440,8 +443,10 @@ static int decode_csr(jsondec *d, json_object *o, void *elem) {
         return 0;
 }
 
+static int decode_report(jsondec *d, json_object *o, void *ret);
+
 static int decode_push_response(jsondec *d, json_object *o, void *ret) {
-        static const char *const known[] = { "host", "revision", "outcome", "results", "csrs" };
+        static const char *const known[] = { "host", "revision", "outcome", "results", "csrs", "status" };
         wire_push_response *m = ret;
         json_object *v;
         int outcome, r;
@@ -457,8 +462,11 @@ static int decode_push_response(jsondec *d, json_object *o, void *ret) {
                 return jsondec_fail_at(d, "results", "expected an array");
         m->results = json_object_get(v);
         /* Sorted by database name: one request per database, in one order. */
-        return jsondec_field_objects(d, o, "csrs", sizeof(wire_csr), offsetof(wire_csr, database), decode_csr,
-                                     (void **) &m->csrs, &m->n_csrs);
+        if ((r = jsondec_field_objects(d, o, "csrs", sizeof(wire_csr), offsetof(wire_csr, database), decode_csr,
+                                       (void **) &m->csrs, &m->n_csrs)) < 0)
+                return r;
+        r = jsondec_field_object(d, o, "status", true, decode_report, &m->status);
+        return r < 0 ? r : 0;
 }
 
 DEFINE_WIRE_DECODER(push_response)

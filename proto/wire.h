@@ -76,16 +76,6 @@ typedef struct wire_csr {
         char *csr;            /* PEM */
 } wire_csr;
 
-/* POST /v1/desired-state, 200: the apply's outcome. */
-typedef struct wire_push_response {
-        char *host;
-        uint64_t revision;
-        char *outcome;        /* "done" / "failed" / "unchanged" */
-        json_object *results; /* array as results_to_json() writes it (kept as JSON: the agent's type) */
-        wire_csr *csrs;
-        size_t n_csrs;
-} wire_push_response;
-
 /* The status an agent reports (POST /v1/report) and answers (GET /v1/status). The controller
  * reads these fields; the rest of the object ("databases", "apps", ...) is kept as JSON. */
 typedef struct wire_report {
@@ -96,6 +86,19 @@ typedef struct wire_report {
         char *last_error;     /* or NULL */
         json_object *status;  /* the whole object */
 } wire_report;
+
+/* POST /v1/desired-state, 200: the apply's outcome. */
+typedef struct wire_push_response {
+        char *host;
+        uint64_t revision;
+        char *outcome;        /* "done" / "failed" / "unchanged" */
+        json_object *results; /* array as results_to_json() writes it (kept as JSON: the agent's type) */
+        wire_csr *csrs;
+        size_t n_csrs;
+        wire_report status;   /* asked for with ?status=1: the status after the apply, which then is
+                               * the host's report (no POST /v1/report follows); status.status NULL
+                               * when absent. The encoder writes only status.status. */
+} wire_push_response;
 
 void wire_ca_done(wire_ca *m);
 void wire_facts_done(wire_facts *f);
