@@ -38,6 +38,7 @@ typedef struct doc_backup {
         bool enabled;
         char *schedule;       /* systemd OnCalendar expression */
         int retention_days;
+        char *passphrase;     /* the repository's encryption passphrase (database host only), or NULL */
 } doc_backup;
 
 typedef struct doc_database {

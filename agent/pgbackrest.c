@@ -1,0 +1,2 @@
+/* (being written for issue 6) */
+#include "pgbackrest.h"
