@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "backup.h"
 #include "config.h"
 #include "document.h"
+#include "drill.h"
 #include "enroll.h"
 #include "fileio.h"
 #include "macro.h"
@@ -30,6 +32,14 @@ static void usage(FILE *f) {
               "  enroll --controller URL --token TOKEN [--ca-fingerprint SHA256] [--force]\n"
               "                                           get this host's identity from the controller\n"
               "  status [--json]                          what this host was told and what it did\n"
+              "  backup run DB [--type full|diff|incr]     a backup now (diff by default); a restore drill follows\n"
+              "                                           a full one (drill-after-full)\n"
+              "  backup list DB                           the backups in DB's repository\n"
+              "  backup restore DB --target-time T --to DIR\n"
+              "                                           point-in-time restore into DIR (absent or empty, never\n"
+              "                                           the live data directory); T in UTC unless it says otherwise\n"
+              "  backup restore-test DB                   restore drill: restore the latest backup, start and check\n"
+              "                                           it, remove it, record the result\n"
               "  tls install --database DB --cert FILE --ca FILE\n"
               "                                           check and install the certificate the controller's CA\n"
               "                                           issued for DB's request; the next apply reloads PostgreSQL\n"
@@ -345,6 +355,81 @@ static int cmd_tls(const char *config, int argc, char **argv) {
         return 0;
 }
 
+static int cmd_backup(const char *config, int argc, char **argv) {
+        static const struct option opts[] = {
+                { "type", required_argument, NULL, 't' },
+                { "target-time", required_argument, NULL, 'T' },
+                { "to", required_argument, NULL, 'o' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        const char *sub = argc >= 2 ? argv[1] : NULL, *target = NULL, *to = NULL, *db;
+        _cleanup_free_ char *err = NULL;
+        backup_type type = BACKUP_DIFF;
+        agent_config cfg = {};
+        int c, r;
+
+        if (!sub || !(streq(sub, "run") || streq(sub, "list") || streq(sub, "restore") || streq(sub, "restore-test"))) {
+                if (!sub)
+                        fputs("agentctl backup: a subcommand is required (run, list, restore, restore-test)\n", stderr);
+                else
+                        fprintf(stderr, "agentctl backup: unknown subcommand '%s'\n", sub);
+                usage(stderr);
+                return EXIT_REJECTED;
+        }
+        optind = 1;
+        while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+                switch (c) {
+                case 't':
+                        if (backup_type_from_string(optarg, &type) < 0) {
+                                fprintf(stderr, "agentctl backup run: --type must be full, diff or incr, not '%s'\n", optarg);
+                                return EXIT_REJECTED;
+                        }
+                        break;
+                case 'T':
+                        target = optarg;
+                        break;
+                case 'o':
+                        to = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return EXIT_REJECTED;
+                }
+        }
+        if (optind != argc - 2) {
+                fprintf(stderr, "agentctl backup %s: exactly one database name is required\n", sub);
+                return EXIT_REJECTED;
+        }
+        db = argv[optind + 1];
+        if (streq(sub, "restore") != (target && to) || (!streq(sub, "restore") && (target || to)) ||
+            (!streq(sub, "run") && type != BACKUP_DIFF)) {
+                fprintf(stderr, "agentctl backup %s: %s\n", sub,
+                        streq(sub, "restore") ? "--target-time T and --to DIR are required"
+                                              : "--target-time, --to and --type do not apply here");
+                return EXIT_REJECTED;
+        }
+        if (load_config(config, &cfg) < 0)
+                return EXIT_REJECTED;
+        if (streq(sub, "run"))
+                r = backup_run(&cfg, db, type, stdout, &err);
+        else if (streq(sub, "list"))
+                r = backup_list(&cfg, db, stdout, &err);
+        else if (streq(sub, "restore"))
+                r = drill_restore(&cfg, db, target, to, stdout, &err);
+        else
+                r = drill_run(&cfg, db, stdout, &err);
+        if (r < 0)
+                fprintf(stderr, "agentctl backup %s: %s\n", sub, err ? err : strerror(-r));
+        agent_config_done(&cfg);
+        /* Usage and lookups are rejections; a backup, drill or restore that ran and failed is a failed resource. */
+        return r >= 0 ? 0 : r == -ENOENT || r == -EINVAL || r == -EPERM || r == -ENOTEMPTY || r == -ENOTDIR ? EXIT_REJECTED
+                                                                                                          : EXIT_RESOURCE_FAILED;
+}
+
 int main(int argc, char **argv) {
         const char *config = AGENT_CONFIG_DEFAULT;
         int i = 1;
@@ -381,6 +466,8 @@ int main(int argc, char **argv) {
                 return cmd_enroll(config, argc - i, argv + i);
         if (streq(argv[i], "tls"))
                 return cmd_tls(config, argc - i, argv + i);
+        if (streq(argv[i], "backup"))
+                return cmd_backup(config, argc - i, argv + i);
         fprintf(stderr, "agentctl: unknown command '%s'\n", argv[i]);
         usage(stderr);
         return EXIT_REJECTED;

@@ -3,11 +3,13 @@
 
 #include "apply.h"
 #include "apps.h"
+#include "backup.h"
 #include "document.h"
 #include "failpoint.h"
 #include "firewall.h"
 #include "postgres.h"
 #include "roles.h"
+#include "schedule.h"
 #include "service.h"
 #include "sign.h"
 #include "state.h"
@@ -67,7 +69,10 @@ static void reconcile_database_host(const agent_config *cfg, const doc_document 
                 if (postgres_reconcile(cfg, db, tls_state_pgconf(&tls, &pt), res) < 0)
                         continue; /* roles need a running cluster */
                 (void) roles_reconcile(cfg, db, res);
+                (void) backup_reconcile(cfg, db, res);
         }
+        /* Backup timers for the databases with backups, none for the others (their backups stay). */
+        (void) schedule_reconcile(cfg, d, res);
         /* Clusters the document no longer names: retained, never removed. */
         if (postgres_list_clusters(cfg, &clusters, &n) < 0)
                 results_add(res, "clusters", cfg->data_root, RES_FAILED, "cannot list the data root");

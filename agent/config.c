@@ -14,7 +14,8 @@ static const char *const KEYS[] = {
         "host",           "state-dir",  "data-root", "postgres-bin-dir", "os-user",
         "service-backend", "addresses", "memory",    "trust-key",        "unit-dir",
         "restart-command", "apps-dir",   "listen",    "socket",           "socket-group",
-        "report-interval", "cpus",
+        "report-interval", "cpus",       "backup-root", "backup-s3-endpoint", "backup-s3-bucket",
+        "backup-s3-region", "backup-s3-key-file", "drill-after-full",
 };
 
 #define AGENT_SOCKET_DEFAULT "/run/infrastream/agent.sock"
@@ -43,6 +44,11 @@ void agent_config_done(agent_config *c) {
         free(c->listen);
         free(c->socket_path);
         free(c->socket_group);
+        free(c->backup_root);
+        free(c->backup_s3_endpoint);
+        free(c->backup_s3_bucket);
+        free(c->backup_s3_region);
+        free(c->backup_s3_key_file);
         *c = (agent_config) {};
 }
 
@@ -68,6 +74,11 @@ void agent_config_copy(const agent_config *c, agent_config *ret) {
         ret->listen = strdup_or_null(c->listen);
         ret->socket_path = strdup_or_null(c->socket_path);
         ret->socket_group = strdup_or_null(c->socket_group);
+        ret->backup_root = strdup_or_null(c->backup_root);
+        ret->backup_s3_endpoint = strdup_or_null(c->backup_s3_endpoint);
+        ret->backup_s3_bucket = strdup_or_null(c->backup_s3_bucket);
+        ret->backup_s3_region = strdup_or_null(c->backup_s3_region);
+        ret->backup_s3_key_file = strdup_or_null(c->backup_s3_key_file);
 }
 
 int agent_parse_listen(const char *s, char **ret_address, int *ret_port) {
@@ -151,6 +162,8 @@ int agent_config_load(const char *path, agent_config *ret, char **ret_error) {
         c.apps_dir = xstrdup(AGENT_APPS_DIR_DEFAULT);
         c.socket_path = xstrdup(AGENT_SOCKET_DEFAULT);
         c.report_interval = AGENT_REPORT_INTERVAL_DEFAULT;
+        c.backup_root = xstrdup("/var/lib/infrastream/backup");
+        c.drill_after_full = true;
 
         for (line = data; line; line = next) {
                 char *key, *value, *eq, **slot = NULL;
@@ -198,6 +211,31 @@ int agent_config_load(const char *path, agent_config *ret, char **ret_error) {
                         slot = &c.apps_dir;
                 else if (streq(key, "socket"))
                         slot = &c.socket_path;
+                else if (streq(key, "backup-root"))
+                        slot = &c.backup_root;
+                else if (streq(key, "backup-s3-key-file"))
+                        slot = &c.backup_s3_key_file;
+                else if (streq(key, "backup-s3-endpoint") || streq(key, "backup-s3-bucket") ||
+                         streq(key, "backup-s3-region")) {
+                        char **s3 = streq(key, "backup-s3-endpoint") ? &c.backup_s3_endpoint
+                                  : streq(key, "backup-s3-bucket")   ? &c.backup_s3_bucket
+                                                                     : &c.backup_s3_region;
+                        /* They end up as lines of pgBackRest's config file. */
+                        if (!*value || strpbrk(value, " \t\n\r=#[]"))
+                                FAIL("%s:%d: %s needs a value without spaces, '=', '#' or brackets, not '%.64s'", path,
+                                     lineno, key, value);
+                        free(*s3);
+                        *s3 = xstrdup(value);
+                        continue;
+                } else if (streq(key, "drill-after-full")) {
+                        if (streq(value, "yes") || streq(value, "true"))
+                                c.drill_after_full = true;
+                        else if (streq(value, "no") || streq(value, "false"))
+                                c.drill_after_full = false;
+                        else
+                                FAIL("%s:%d: drill-after-full must be 'yes' or 'no', not '%.64s'", path, lineno, value);
+                        continue;
+                }
                 else if (streq(key, "listen")) {
                         if (agent_parse_listen(value, NULL, NULL) < 0)
                                 FAIL("%s:%d: listen must be ADDRESS:PORT (10.0.0.2:7443, [fd00::2]:7443, "
@@ -276,6 +314,8 @@ int agent_config_load(const char *path, agent_config *ret, char **ret_error) {
                 free(*slot);
                 *slot = xstrdup(value);
         }
+        if (!!c.backup_s3_bucket != !!c.backup_s3_endpoint || (c.backup_s3_bucket && !c.backup_s3_key_file))
+                FAIL("%s: an S3 repository needs backup-s3-endpoint, backup-s3-bucket and backup-s3-key-file", path);
         if (!c.host)
                 FAIL("%s: 'host' is required (this host's name in the controller's inventory)", path);
         /* The listener answers on this host's first address unless told otherwise: that is the

@@ -24,12 +24,13 @@ typedef struct agent_config {
         char **addresses;         /* this host's addresses: PostgreSQL listens on them */
         size_t n_addresses;
         uint64_t memory_bytes;    /* 0: read /proc/meminfo */
-        int cpus;
+        int cpus;                 /* CPUs reported at enrollment; 0: the online CPUs */
         char *backup_root;        /* local pgBackRest repositories: <backup-root>/<db> */
         char *backup_s3_endpoint; /* an S3-compatible repository instead, when set */
         char *backup_s3_bucket;
         char *backup_s3_region;
-        char *backup_s3_key_file; /* "key-id:secret" file, root only */                 /* CPUs reported at enrollment; 0: the online CPUs */
+        char *backup_s3_key_file; /* "key-id:secret" file, root only */
+        bool drill_after_full;    /* a restore drill after each full backup (drill-after-full, default yes) */
         char *trust_key;          /* controller's document-signing public key (PEM) */
         char *unit_dir;           /* where the systemd backend writes units */
         char *restart_command;    /* direct backend: run to restart an application's unit */

@@ -91,6 +91,13 @@ char *pgconf_managed(const pgconf_input *in) {
                 strbuf_printf(&b, "\nssl_min_protocol_version = 'TLSv1.2'\n");
         } else
                 strbuf_printf(&b, "ssl = off\n");
+        if (in->archive_command) {
+                /* archive_mode needs a restart: the cluster reconciler sees pending_restart. */
+                strbuf_printf(&b, "\n# backups: every WAL segment goes to pgBackRest's repository\n");
+                strbuf_printf(&b, "archive_mode = on\narchive_command = ");
+                pg_quoted(&b, in->archive_command);
+                strbuf_printf(&b, "\n");
+        }
         strbuf_printf(&b, "\n# logging: to files in the data directory; statements are never logged (they can carry\n"
                       "# password verifiers)\n");
         strbuf_printf(&b, "logging_collector = on\nlog_directory = 'log'\nlog_filename = 'postgresql-%%a.log'\n"

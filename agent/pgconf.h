@@ -40,6 +40,7 @@ typedef struct pgconf_input {
         uint64_t memory_bytes;
         const char *os_user;
         const pgconf_tls *tls;    /* NULL: no certificate yet, Unix socket only */
+        const char *archive_command; /* backups enabled: WAL archiving with this command; NULL: none */
 } pgconf_input;
 
 char *pgconf_managed(const pgconf_input *in);

@@ -9,6 +9,7 @@
 #include "failpoint.h"
 #include "fileio.h"
 #include "pg.h"
+#include "pgbackrest.h"
 #include "pgconf.h"
 #include "postgres.h"
 #include "proc.h"
@@ -108,6 +109,11 @@ static int run_initdb(const agent_config *cfg, const cluster_paths *p, char **re
 /* Write the three files the agent owns; returns >0 when any of them changed. */
 static int write_config(const agent_config *cfg, const doc_database *db, const pgconf_tls *tls, const char *dir,
                         const cluster_paths *p, uid_t uid, gid_t gid, char **ret_error) {
+        /* Archiving only with a passphrase: without one the backup reconciler cannot write the
+         * repository's config, and every archive_command would fail. */
+        _cleanup_free_ char *archive = db->backup.enabled && db->backup.passphrase
+                                             ? pgbackrest_archive_command(cfg, db->name)
+                                             : NULL;
         pgconf_input in = {
                 .db = db,
                 .listen_addresses = (const char *const *) cfg->addresses,
@@ -116,6 +122,7 @@ static int write_config(const agent_config *cfg, const doc_database *db, const p
                 .memory_bytes = host_memory_bytes(cfg),
                 .os_user = cfg->os_user,
                 .tls = tls,
+                .archive_command = archive,
         };
         struct {
                 const char *name;

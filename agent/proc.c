@@ -115,6 +115,42 @@ int proc_run(const char *const *argv, const char *user, const char *cwd, const c
         return 0;
 }
 
+int proc_spawn(const char *const *argv, pid_t *ret_pid) {
+        static const char *const envp[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
+                                            "HOME=/", NULL };
+        pid_t pid = fork();
+
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                sigset_t all;
+
+                sigemptyset(&all);
+                sigprocmask(SIG_SETMASK, &all, NULL);
+                signal(SIGPIPE, SIG_DFL);
+                if (devnull < 0 || dup2(devnull, 0) < 0 || chdir("/") < 0)
+                        _exit(127);
+                execve(argv[0], (char *const *) argv, (char *const *) envp);
+                _exit(127);
+        }
+        *ret_pid = pid;
+        return 0;
+}
+
+int proc_reap(pid_t pid, int *ret_status) {
+        int status;
+        pid_t r;
+
+        while ((r = waitpid(pid, &status, WNOHANG)) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (r == 0)
+                return 0;
+        *ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return 1;
+}
+
 const char *proc_last_line(const proc_result *r, char *buf, size_t size) {
         const char *s = r->output ? r->output : "", *end = s + strlen(s), *start;
 

@@ -16,6 +16,13 @@ typedef struct proc_result {
 int proc_run(const char *const *argv, const char *user, const char *cwd, const char *const *env, proc_result *ret);
 void proc_result_done(proc_result *r);
 
+/* Start argv[0] (absolute path) as ourselves without waiting for it: stdin /dev/null, stdout and
+ * stderr ours (the daemon's log), the same clean environment as proc_run(). For work that must
+ * not hold the caller up (the direct backend's scheduled backups). */
+int proc_spawn(const char *const *argv, pid_t *ret_pid);
+/* 1 with the exit status (0..255, or 128+signal) when pid has exited, 0 while it runs, -errno. */
+int proc_reap(pid_t pid, int *ret_status);
+
 /* uid/gid of a user name. */
 int user_lookup(const char *user, uid_t *ret_uid, gid_t *ret_gid, char **ret_home);
 

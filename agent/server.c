@@ -20,6 +20,7 @@
 #include "log.h"
 #include "macro.h"
 #include "report.h"
+#include "schedule.h"
 #include "server.h"
 #include "sign.h"
 #include "state.h"
@@ -307,7 +308,8 @@ static void *worker_main(void *userdata) {
         agent_server *s = userdata;
         agent_config cfg = {};
         report_log rlog = {};
-        time_t next_pass = 0, next_report = 0;
+        schedule_runner backups = {};
+        time_t next_pass = 0, next_report = 0, next_schedule = 0;
         bool ready = false;
 
         pthread_mutex_lock(&s->lock);
@@ -352,10 +354,20 @@ static void *worker_main(void *userdata) {
                         report(s, &cfg, &rlog);
                         pthread_mutex_lock(&s->lock);
                         next_report = now_monotonic() + cfg.report_interval;
+                } else if (cfg.backend == SERVICE_DIRECT && now >= next_schedule) {
+                        /* Without systemd the backup timers are ours; the backups run as children. */
+                        long wait;
+                        pthread_mutex_unlock(&s->lock);
+                        wait = schedule_tick(&backups, &cfg, s->interval);
+                        pthread_mutex_lock(&s->lock);
+                        next_schedule = now_monotonic() + wait;
                 } else {
                         struct timespec until;
+                        time_t due = next_pass < next_report ? next_pass : next_report;
+                        if (cfg.backend == SERVICE_DIRECT && next_schedule < due)
+                                due = next_schedule;
                         clock_gettime(CLOCK_MONOTONIC, &until);
-                        until.tv_sec += (next_pass < next_report ? next_pass : next_report) - now;
+                        until.tv_sec += due - now;
                         (void) pthread_cond_timedwait(&s->wake, &s->lock, &until);
                 }
                 if (!applied)
@@ -376,6 +388,7 @@ static void *worker_main(void *userdata) {
         event_active(s->done_ev, EV_READ, 0);
         pthread_mutex_unlock(&s->lock);
         report_log_done(&rlog);
+        schedule_runner_done(&backups);
         agent_config_done(&cfg);
         return NULL;
 }

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "apps.h"
+#include "backup.h"
 #include "enroll.h"
 #include "fileio.h"
 #include "macro.h"
@@ -17,7 +18,6 @@
 #include "wire.h"
 #include "x509.h"
 
-#define BACKUPS_TEXT "not set up yet"
 #define ENCRYPTION_TEXT "none (not set up yet)"
 
 static json_object *string_or_null(const char *s) {
@@ -88,7 +88,12 @@ static json_object *database_status(const agent_config *cfg, const doc_database 
         (void) cert_info(tp.cert, NULL, &expires);
         tls_paths_done(&tp);
         json_object_object_add(o, "tlsExpires", time_or_null(expires));
-        json_object_object_add(o, "backups", json_object_new_string(BACKUPS_TEXT));
+        {
+                _cleanup_free_ char *text = NULL;
+                json_object *b = backup_status(cfg, db, &text, failed, first_error);
+                json_object_object_add(o, "backups", json_object_new_string(text));
+                json_object_object_add(o, "backup", b);
+        }
         json_object_object_add(o, "encryption", json_object_new_string(ENCRYPTION_TEXT));
         return o;
 }

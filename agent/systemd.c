@@ -136,6 +136,36 @@ int systemd_unit_try_restart(const char *unit, char **ret_error) {
         return no_unit ? 0 : 1;
 }
 
+int systemd_unit_files_enable(const char *const *units, size_t n, bool enable, char **ret_error) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return bus_error(r, &e, ret_error);
+        r = sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                           "org.freedesktop.systemd1.Manager",
+                                           enable ? "EnableUnitFiles" : "DisableUnitFiles");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "s");
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append(m, "s", units[i]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        /* runtime=false (persistent, /etc), and for enable force=false: never replace a link an
+         * administrator made. */
+        if (r >= 0)
+                r = enable ? sd_bus_message_append(m, "bb", 0, 0) : sd_bus_message_append(m, "b", 0);
+        if (r < 0)
+                return bus_error(r, &e, ret_error);
+        r = sd_bus_call(bus, m, 0, &e, &reply);
+        if (r < 0)
+                return bus_error(r, &e, ret_error);
+        return 0;
+}
+
 int systemd_unit_active(const char *unit, bool *ret, char **ret_error) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;

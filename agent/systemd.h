@@ -13,6 +13,9 @@ int systemd_unit_call(const char *unit, const char *method, char **ret_error);
 /* Restart unit if it is running (a stopped unit stays stopped; it reads its environment when it
  * starts). 1 when systemd ran the job, 0 when it knows no such unit, <0 on failure. */
 int systemd_unit_try_restart(const char *unit, char **ret_error);
+/* Enable (EnableUnitFiles: the [Install] symlinks, like systemctl enable) or disable units by
+ * name; they must be in the manager's search path. Reload afterwards. */
+int systemd_unit_files_enable(const char *const *units, size_t n, bool enable, char **ret_error);
 int systemd_unit_active(const char *unit, bool *ret, char **ret_error);
 /* True when systemd is PID 1 (the systemd backend can work). */
 bool systemd_booted(void);

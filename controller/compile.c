@@ -296,6 +296,55 @@ int compile_attach_passwords(compilation *c, secrets *x) {
         return 0;
 }
 
+static int passphrase_key_cmp(const void *key, const void *elem) {
+        return strcmp(key, ((const stored_passphrase *) elem)->database_key);
+}
+
+int compile_attach_backup_passphrases(compilation *c, secrets *x, bool create) {
+        stored_passphrase *all = NULL;
+        size_t n_all = 0;
+        int r = 0;
+
+        if (!c->store)
+                return 0;
+        /* One query for all: the default manifest enables backups, so every database has one. */
+        r = store_load_backup_passphrases(c->store, &all, &n_all);
+        if (r < 0)
+                return r;
+        for (size_t h = 0; h < c->rr.n_docs && r >= 0; h++) {
+                doc_document *d = c->rr.docs[h];
+
+                for (size_t i = 0; i < d->n_databases && r >= 0; i++) {
+                        doc_database *db = &d->databases[i];
+                        const stored_passphrase *found;
+                        char db_key[512];
+                        char *p = NULL;
+
+                        /* Disabled: no passphrase in the document, and the stored one is kept for
+                         * when they are enabled again (the repository is still there). */
+                        if (db->backup.enabled) {
+                                r = doc_key(&db->identity, db->name, db_key, sizeof(db_key));
+                                if (r < 0)
+                                        break;
+                                found = n_all ? bsearch(db_key, all, n_all, sizeof(stored_passphrase), passphrase_key_cmp)
+                                              : NULL;
+                                if (found)
+                                        r = secrets_unseal_backup_passphrase(x, found, &p);
+                                else if (create)
+                                        r = secrets_ensure_backup_passphrase(x, db_key, &p);
+                                else
+                                        p = xstrdup(COMPILE_PASSPHRASE_PENDING);
+                                if (r < 0)
+                                        break;
+                        }
+                        erase_and_free(db->backup.passphrase);
+                        db->backup.passphrase = p;
+                }
+        }
+        stored_passphrases_free(all, n_all);
+        return r < 0 ? r : 0;
+}
+
 static int cert_key_cmp(const void *key, const void *elem) {
         const stored_cert *k = key, *x = elem;
         int r = strcmp(k->host, x->host);
@@ -342,19 +391,24 @@ int compile_attach_certificates(compilation *c, long host, int64_t now) {
 }
 
 char *compile_stored_body(doc_document *d) {
-        size_t n_env = 0, k = 0;
+        size_t n_secrets = d->n_databases, k = 0;
         char **saved;
         char *body;
 
-        /* The documents are views: the passwords are moved aside for the encoding and put back. */
+        /* The documents are views: the passwords and passphrases are moved aside for the encoding
+         * and put back. */
         for (size_t i = 0; i < d->n_apps; i++)
-                n_env += d->apps[i].n_env;
-        saved = xcalloc(n_env + 1, sizeof(char *));
+                n_secrets += d->apps[i].n_env;
+        saved = xcalloc(n_secrets + 1, sizeof(char *));
+        for (size_t i = 0; i < d->n_databases; i++)
+                saved[k++] = TAKE_PTR(d->databases[i].backup.passphrase);
         for (size_t i = 0; i < d->n_apps; i++)
                 for (size_t j = 0; j < d->apps[i].n_env; j++)
                         saved[k++] = TAKE_PTR(d->apps[i].env[j].password);
         body = doc_encode(d, NULL);
         k = 0;
+        for (size_t i = 0; i < d->n_databases; i++)
+                d->databases[i].backup.passphrase = saved[k++];
         for (size_t i = 0; i < d->n_apps; i++)
                 for (size_t j = 0; j < d->apps[i].n_env; j++)
                         d->apps[i].env[j].password = saved[k++];

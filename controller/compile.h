@@ -15,6 +15,8 @@
 /* plan's stand-in for the verifier of a role whose secret does not exist yet: it differs from
  * every real verifier, so plan reports the password the next render creates. Never signed. */
 #define COMPILE_VERIFIER_PENDING "(created on the next render)"
+/* The same for a database's backup passphrase (plan, get database: hashed, never signed). */
+#define COMPILE_PASSPHRASE_PENDING "(created on the next render)"
 
 typedef struct compile_options {
         const char *repo;
@@ -68,12 +70,18 @@ int compile_attach_passwords(compilation *c, secrets *x);
  * index) from the certificates the CA issued (store_load_certs()), where the stored certificate
  * for (host, database) names every TLS name of the document and has not expired at now. */
 int compile_attach_certificates(compilation *c, long host, int64_t now);
+/* Set doc_backup.passphrase of every database with backups enabled on every database host (NULL
+ * where they are disabled). With create (render, apply: inside the caller's transaction), a
+ * database's passphrase is created on first use; without (plan, get database), a database without
+ * one gets COMPILE_PASSPHRASE_PENDING. x is required either way: the content hash covers the
+ * passphrases. Never deleted here: a passphrase outlives its database. */
+int compile_attach_backup_passphrases(compilation *c, secrets *x, bool create);
 
 /* The body the state store keeps for d: its canonical JSON without signature and without the
- * passwords (they are left out as if NULL). */
+ * passwords and backup passphrases (they are left out as if NULL). */
 char *compile_stored_body(doc_document *d);
 /* Stamp inventory host h's document for publication; the content hash covers everything,
- * passwords and certificates included. Unchanged since the recorded document: the recorded
+ * passwords, passphrases and certificates included. Unchanged since the recorded document: the recorded
  * revision and commit, so signing gives the same bytes again (Ed25519 is deterministic); returns
  * 0. Changed (or never recorded): the next revision and commit, recorded in the caller's
  * transaction (compile_stored_body()); returns 1. */

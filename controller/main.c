@@ -38,6 +38,7 @@ typedef struct args {
         const char *timeout, *parallel; /* apply */
         const char *output; /* get database */
         bool json, verbose, domain_set;
+        bool backup_passphrase; /* secret reveal */
 } args;
 
 static const char *prog = "infrastream-controller";
@@ -54,7 +55,7 @@ static void usage_main(FILE *f) {
                 "  validate       check every manifest in the repository\n"
                 "  plan           show what would be created, changed and removed on each host\n"
                 "  render         print one host's signed desired-state document and record it\n"
-                "  secret reveal  print one grant's database password in the clear (root only, debugging)\n"
+                "  secret reveal  print a grant's password or a database's backup passphrase (root only)\n"
                 "  ca sign        issue a server certificate for a database host's request (CSR)\n"
                 "  ca show        print the CA certificate's subject, fingerprint, expiry and domain\n"
                 "  token create   create a one-time token that enrolls one host (agentctl enroll)\n"
@@ -100,11 +101,18 @@ static const struct {
           "  --hosts FILE      static host inventory (YAML)\n"
           "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n"
           "  --domain D        DNS domain for database host names (default: the CA's, else " DEFAULT_DOMAIN ")\n" },
-        { "secret reveal", "secret reveal --app APP --database DB [--project ORG/OU/ENV/PROJECT] [--state-dir DIR]",
-          "Print the password of APP's role on database DB in the clear, for debugging. Root only.\n"
-          "A warning goes to stderr and the password alone to stdout. Nothing is changed.\n"
+        { "secret reveal", "secret reveal --app APP --database DB [--project ORG/OU/ENV/PROJECT] [--state-dir DIR]\n"
+                           "       infrastream-controller secret reveal --backup-passphrase --database DB [--project ...] "
+                           "[--state-dir DIR]",
+          "Print the password of APP's role on database DB in the clear, for debugging; or, with\n"
+          "--backup-passphrase, the passphrase that encrypts DB's pgBackRest repository\n"
+          "(repo1-cipher-pass), to restore from it by hand. Root only. A warning goes to stderr and\n"
+          "the secret alone to stdout. Nothing is changed.\n"
           "  --app APP         the application (its role has the same name)\n"
-          "  --database DB     a database the application is granted\n"
+          "  --backup-passphrase\n"
+          "                    the database's repository passphrase instead (kept after the database\n"
+          "                    or its backups are removed from the manifests)\n"
+          "  --database DB     a database the application is granted, or the database\n"
           "  --project P       org/ou/env/project, needed when the pair exists in several projects\n"
           "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n" },
         { "ca sign", "ca sign --csr FILE --allow-names N1,N2 [--host NAME] [--lifetime 90d] [--state-dir DIR]",
@@ -200,6 +208,7 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                 { "labels", required_argument, NULL, 'l' },    { "listen", required_argument, NULL, 'S' },
                 { "timeout", required_argument, NULL, 't' },   { "parallel", required_argument, NULL, 'p' },
                 { "output", required_argument, NULL, 'o' },
+                { "backup-passphrase", no_argument, NULL, 'B' },
                 {},
         };
         static const char *const allowed[][8] = {
@@ -207,7 +216,7 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                 { "validate", "repo", "verbose" },
                 { "plan", "repo", "hosts", "state-dir", "domain", "json", "verbose" },
                 { "render", "repo", "hosts", "state-dir", "domain", "host", "verbose" },
-                { "secret reveal", "app", "database", "project", "state-dir" },
+                { "secret reveal", "app", "database", "project", "state-dir", "backup-passphrase" },
                 { "ca sign", "csr", "allow-names", "lifetime", "host", "state-dir" },
                 { "ca show", "state-dir" },
                 { "token create", "ttl", "role", "labels", "state-dir" },
@@ -268,6 +277,9 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                         break;
                 case 'A':
                         a->app = optarg;
+                        break;
+                case 'B':
+                        a->backup_passphrase = true;
                         break;
                 case 'D':
                         a->database = optarg;
@@ -522,6 +534,8 @@ static int cmd_plan(const args *a) {
                 }
                 r = compile_attach_passwords(&c, x);
                 if (r >= 0)
+                        r = compile_attach_backup_passphrases(&c, x, false);
+                if (r >= 0)
                         r = compile_attach_certificates(&c, -1, (int64_t) time(NULL));
                 if (r < 0) {
                         fprintf(stderr, "%s plan: cannot read the secrets and certificates in the state store: %s\n",
@@ -578,14 +592,22 @@ static size_t count_passwords(const doc_document *d) {
         return n;
 }
 
+/* Backup passphrases a document carries in the clear (database hosts). */
+static size_t count_passphrases(const doc_document *d) {
+        size_t n = 0;
+        for (size_t i = 0; i < d->n_databases; i++)
+                n += d->databases[i].backup.passphrase != NULL;
+        return n;
+}
+
 static int cmd_render(const args *a) {
         _cleanup_(compilation_done) compilation c = {};
         _cleanup_(secrets_closep) secrets *x = NULL;
         _cleanup_free_ char *key = xasprintf("%s/%s", a->state_dir, SIGNING_KEY), *err = NULL, *commit = NULL;
-        _cleanup_erase_ char *body = NULL; /* an application host's carries passwords */
+        _cleanup_erase_ char *body = NULL; /* carries passwords or backup passphrases */
         const char *what = "record in the state store";
         doc_document *d;
-        size_t size, n_passwords;
+        size_t size, n_passwords, n_passphrases;
         long h;
         int r;
 
@@ -623,6 +645,10 @@ static int cmd_render(const args *a) {
                 if (r >= 0)
                         r = compile_attach_passwords(&c, x);
                 if (r >= 0) {
+                        what = "create or read the databases' backup passphrases";
+                        r = compile_attach_backup_passphrases(&c, x, true);
+                }
+                if (r >= 0) {
                         what = "read the issued certificates";
                         r = compile_attach_certificates(&c, h, (int64_t) time(NULL));
                 }
@@ -654,7 +680,13 @@ static int cmd_render(const args *a) {
                         "warning: host '%s''s document carries %zu database password%s in the clear, as apply delivers "
                         "it over mutual TLS; keep this output private\n",
                         a->host, n_passwords, n_passwords == 1 ? "" : "s");
-        /* write(2), not stdio: no copy of a password is left in a stdio buffer. */
+        n_passphrases = count_passphrases(d);
+        if (n_passphrases > 0)
+                fprintf(stderr,
+                        "warning: host '%s''s document carries %zu backup passphrase%s in the clear, as apply delivers "
+                        "it over mutual TLS; keep this output private\n",
+                        a->host, n_passphrases, n_passphrases == 1 ? "" : "s");
+        /* write(2), not stdio: no copy of a secret is left in a stdio buffer. */
         r = write_all(STDOUT_FILENO, body);
         if (r < 0) {
                 fprintf(stderr, "%s render: cannot write to stdout: %s\n", prog, strerror(-r));
@@ -677,6 +709,63 @@ static int write_all(int fd, const char *s) {
         return 0;
 }
 
+/* secret reveal --backup-passphrase: the caller checked for root. */
+static int secret_reveal_passphrase(const args *a) {
+        _cleanup_(store_closep) store *s = NULL;
+        _cleanup_(secrets_closep) secrets *x = NULL;
+        _cleanup_free_ char *err = NULL, *db_key = NULL;
+        _cleanup_erase_ char *passphrase = NULL;
+        int r;
+
+        if (a->app || !a->database) {
+                fprintf(stderr, "%s secret reveal: --backup-passphrase takes --database DB, and no --app\n", prog);
+                return EXIT_USAGE;
+        }
+        r = store_open(a->state_dir, false, true, &s, &err);
+        if (r < 0) {
+                if (err)
+                        fprintf(stderr, "%s secret reveal: %s\n", prog, err);
+                else
+                        fprintf(stderr, "%s secret reveal: cannot open the state store in %s: %s\n", prog, a->state_dir,
+                                strerror(-r));
+                return EXIT_USAGE;
+        }
+        r = secrets_find_backup_passphrase(s, a->database, a->project, &db_key, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s secret reveal: %s%s\n", prog, err,
+                        r == -ENOTUNIQ ? " (choose one with --project)" : "");
+                return r == -ENOENT || r == -ENOTUNIQ ? EXIT_INVALID : EXIT_USAGE;
+        }
+        r = secrets_open(s, a->state_dir, &x, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s secret reveal: %s\n", prog, err);
+                return EXIT_USAGE;
+        }
+        r = secrets_get_backup_passphrase(x, db_key, &passphrase);
+        if (r < 0) {
+                fprintf(stderr, "%s secret reveal: the backup passphrase of database '%s' %s\n", prog, a->database,
+                        r == -EKEYREJECTED ? "does not decrypt: sealed with another master key, or the store was "
+                                             "tampered with"
+                        : r == -EBADMSG    ? "is malformed in the state store"
+                                           : strerror(-r));
+                return EXIT_USAGE;
+        }
+        fprintf(stderr,
+                "WARNING: printing a backup repository passphrase in the clear; whoever sees this terminal, its "
+                "scrollback or a log of this session can read every backup of database '%s' (%s). Do not paste it "
+                "anywhere.\n",
+                a->database, db_key);
+        /* write(2), not stdio: no copy of the passphrase is left in a stdio buffer. */
+        r = write_all(STDOUT_FILENO, passphrase);
+        if (r >= 0)
+                r = write_all(STDOUT_FILENO, "\n");
+        if (r < 0) {
+                fprintf(stderr, "%s secret reveal: cannot write to stdout: %s\n", prog, strerror(-r));
+                return EXIT_USAGE;
+        }
+        return 0;
+}
+
 static int cmd_secret_reveal(const args *a) {
         _cleanup_(store_closep) store *s = NULL;
         _cleanup_(secrets_closep) secrets *x = NULL;
@@ -689,6 +778,8 @@ static int cmd_secret_reveal(const args *a) {
                 fprintf(stderr, "%s secret reveal: only root may reveal secrets\n", prog);
                 return EXIT_USAGE;
         }
+        if (a->backup_passphrase)
+                return secret_reveal_passphrase(a);
         if (!a->app || !a->database) {
                 fprintf(stderr, "%s secret reveal: --app APP and --database DB are required\n", prog);
                 return EXIT_USAGE;
@@ -1144,15 +1235,27 @@ static int cmd_get_database(const args *a, const char *name) {
         r = run_compile(&c, a, false, "get database");
         if (r)
                 return r;
+        free(err);
+        err = NULL;
         r = compile_attach_verifiers(&c, NULL);
         if (r >= 0)
                 r = compile_attach_certificates(&c, -1, (int64_t) time(NULL));
+        if (r >= 0 && c.store) {
+                /* The recorded content hash covers the backup passphrases: hash what apply hashed
+                 * (the passphrases stay in memory, never shown). */
+                _cleanup_(secrets_closep) secrets *x = NULL;
+
+                r = secrets_open(c.store, a->state_dir, &x, &err);
+                if (r < 0) {
+                        fprintf(stderr, "%s get database: %s\n", prog, err);
+                        return EXIT_USAGE;
+                }
+                r = compile_attach_backup_passphrases(&c, x, false);
+        }
         if (r < 0) {
                 fprintf(stderr, "%s get database: cannot read the state store: %s\n", prog, strerror(-r));
                 return EXIT_USAGE;
         }
-        free(err);
-        err = NULL;
         r = describe_database(&c, name, &o, stdout, &err);
         if (r < 0) {
                 fprintf(stderr, "%s get database: %s%s\n", prog, err ? err : strerror(-r),

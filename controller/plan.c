@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 
+#include "compile.h"
 #include "plan.h"
 
 static const char *const OP_NAMES[] = { [PLAN_CREATE] = "create", [PLAN_CHANGE] = "change", [PLAN_REMOVE] = "remove" };
@@ -122,6 +123,10 @@ static void diff_database(plan_changes *l, const doc_database *a, const doc_data
                 cmp_bool(l, "backupConfig.enabled", a->backup.enabled, b->backup.enabled);
                 cmp_str(l, "backupConfig.schedule", a->backup.schedule, b->backup.schedule);
                 cmp_int(l, "backupConfig.retentionDays", a->backup.retention_days, b->backup.retention_days);
+                /* Recorded documents never keep the passphrase (compile_stored_body()), and it never
+                 * changes once created: only its creation is a change, and never its value. */
+                if (b->backup.passphrase && streq(b->backup.passphrase, COMPILE_PASSPHRASE_PENDING))
+                        str_field(l, "backupConfig.passphrase", "(none)", "(new)");
                 if (!streq_ptr(a->tls_certificate, b->tls_certificate))
                         /* Issued by the CA in apply's certificate round; the PEM itself says nothing here. */
                         str_field(l, "tlsCertificate", a->tls_certificate ? "(issued)" : "(none)",

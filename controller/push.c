@@ -32,7 +32,7 @@ typedef struct target {
         const stored_host *sh;
         char *peer;           /* <host>.hosts.<domain> */
         char *url;            /* of the current step */
-        char *body;           /* the signed document; an application host's carries passwords */
+        char *body;           /* the signed document: it carries passwords or backup passphrases */
         step next;
         char *refusal;        /* the agent's 409 message, for the status step */
         unsigned csr_rounds;
@@ -461,6 +461,10 @@ static int record(compilation *c, const push_options *o, const char *commit, pus
                 r = compile_prune_secrets(c, x, NULL);
         if (r >= 0)
                 r = compile_attach_passwords(c, x);
+        if (r >= 0) {
+                what = "create or read the databases' backup passphrases";
+                r = compile_attach_backup_passphrases(c, x, true);
+        }
         if (r >= 0) {
                 what = "read the issued certificates";
                 r = compile_attach_certificates(c, -1, (int64_t) time(NULL));

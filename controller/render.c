@@ -315,13 +315,15 @@ void render_documents(const manifest_set *s, const inventory *inv, const placeme
 void render_result_done(render_result *r) {
         /* The documents are the arena's, but for the fields callers replace with malloc'd strings:
          * the commit (render), the roles' verifiers (compile_attach_verifiers()), the databases'
-         * certificates and the variables' passwords (compile_attach_certificates/passwords()). */
+         * certificates and backup passphrases and the variables' passwords
+         * (compile_attach_certificates/backup_passphrases/passwords()). */
         for (size_t i = 0; i < r->n_docs; i++) {
                 doc_document *d = r->docs[i];
 
                 free(d->commit);
                 for (size_t k = 0; k < d->n_databases; k++) {
                         free(d->databases[k].tls_certificate);
+                        erase_and_free(d->databases[k].backup.passphrase);
                         for (size_t j = 0; j < d->databases[k].n_roles; j++)
                                 free(d->databases[k].roles[j].scram_verifier);
                 }

@@ -1,5 +1,6 @@
 /* Secrets: random passwords sealed with AES-256-GCM under the master key, each bound to its grant
- * by the AAD, with the SCRAM verifier stored beside it. The master key and every plaintext are
+ * by the AAD, with the SCRAM verifier stored beside it; and the databases' backup repository
+ * passphrases, sealed alike and bound to their database. The master key and every plaintext are
  * wiped from memory on every path. */
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -20,6 +21,7 @@
 #define SEAL_OVERHEAD (1 + NONCE_SIZE + TAG_SIZE)
 #define PASSWORD_MAX 1024
 #define AAD_LABEL "infrastream secret v1"
+#define PASSPHRASE_AAD_LABEL "infrastream backup passphrase v1"
 #define KEY_ID_META "master_key_id"
 #define KEY_ID_LABEL "infrastream master key id"
 
@@ -192,24 +194,47 @@ void secrets_close(secrets *x) {
         free(x);
 }
 
-/* "label\0application\0database": the grant a ciphertext belongs to. Keys hold no NUL, so the
- * encoding is unambiguous. */
-static unsigned char *make_aad(const char *application_key, const char *database_key, size_t *ret_size) {
-        size_t a = strlen(AAD_LABEL) + 1, b = strlen(application_key) + 1, c = strlen(database_key);
-        unsigned char *aad = xmalloc(a + b + c + 1);
+/* What a ciphertext belongs to: "label\0application\0database" for a grant's password,
+ * "label\0database" for a database's passphrase. Keys hold no NUL and the labels differ, so the
+ * encoding is unambiguous: no row opens as another, nor a password as a passphrase. */
+typedef struct aad {
+        unsigned char *data;
+        size_t size;
+} aad;
 
-        memcpy(aad, AAD_LABEL, a);
-        memcpy(aad + a, application_key, b);
-        memcpy(aad + a + b, database_key, c + 1);
-        *ret_size = a + b + c;
-        return aad;
+static aad make_aad(const char *label, const char *first, const char *second) {
+        const char *const parts[] = { label, first, second };
+        size_t n = 0, total = 0;
+        aad a;
+
+        for (size_t i = 0; i < ELEMENTSOF(parts) && parts[i]; i++)
+                total += strlen(parts[i]) + 1;
+        a.data = xmalloc(total);
+        for (size_t i = 0; i < ELEMENTSOF(parts) && parts[i]; i++) {
+                size_t len = strlen(parts[i]) + 1;
+                memcpy(a.data + n, parts[i], len);
+                n += len;
+        }
+        a.size = total - 1; /* without the last NUL */
+        return a;
 }
 
-static int seal(const secrets *x, const char *application_key, const char *database_key, const char *plain,
-                unsigned char **ret, size_t *ret_size) {
+static aad grant_aad(const char *application_key, const char *database_key) {
+        return make_aad(AAD_LABEL, application_key, database_key);
+}
+
+static aad passphrase_aad(const char *database_key) {
+        return make_aad(PASSPHRASE_AAD_LABEL, database_key, NULL);
+}
+
+static void aad_done(aad *a) {
+        free(a->data);
+}
+
+static int seal(const secrets *x, const aad *ad, const char *plain, unsigned char **ret, size_t *ret_size) {
         _cleanup_(EVP_CIPHER_CTX_freep) EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-        size_t n_plain = strlen(plain), n_aad, size = SEAL_OVERHEAD + n_plain;
-        _cleanup_free_ unsigned char *aad = make_aad(application_key, database_key, &n_aad), *out = xmalloc(size);
+        size_t n_plain = strlen(plain), size = SEAL_OVERHEAD + n_plain;
+        _cleanup_free_ unsigned char *out = xmalloc(size);
         unsigned char *nonce = out + 1, *ct = out + 1 + NONCE_SIZE, *tag = ct + n_plain;
         int len = 0, fin = 0;
 
@@ -220,7 +245,7 @@ static int seal(const secrets *x, const char *application_key, const char *datab
             EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_SIZE, NULL) != 1 ||
             EVP_EncryptInit_ex(ctx, NULL, NULL, x->key, nonce) != 1 ||
-            EVP_EncryptUpdate(ctx, NULL, &len, aad, (int) n_aad) != 1 ||
+            EVP_EncryptUpdate(ctx, NULL, &len, ad->data, (int) ad->size) != 1 ||
             EVP_EncryptUpdate(ctx, ct, &len, (const unsigned char *) plain, (int) n_plain) != 1 ||
             EVP_EncryptFinal_ex(ctx, ct + len, &fin) != 1 || (size_t) (len + fin) != n_plain ||
             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_SIZE, tag) != 1) {
@@ -239,27 +264,24 @@ static bool printable_ascii(const char *s, size_t n) {
         return n > 0;
 }
 
-static int unseal(const secrets *x, const char *application_key, const char *database_key, const unsigned char *in,
-                  size_t size, char **ret) {
+static int unseal(const secrets *x, const aad *ad, const unsigned char *in, size_t size, char **ret) {
         _cleanup_(EVP_CIPHER_CTX_freep) EVP_CIPHER_CTX *ctx = NULL;
-        _cleanup_free_ unsigned char *aad = NULL;
         _cleanup_erase_ char *plain = NULL;
         unsigned char tag[TAG_SIZE];
-        size_t n_plain, n_aad;
+        size_t n_plain;
         int len = 0, fin = 0, ok;
 
         if (size <= SEAL_OVERHEAD || size > SEAL_OVERHEAD + PASSWORD_MAX || in[0] != SEAL_VERSION)
                 return -EBADMSG;
         n_plain = size - SEAL_OVERHEAD;
         memcpy(tag, in + size - TAG_SIZE, TAG_SIZE);
-        aad = make_aad(application_key, database_key, &n_aad);
         /* Zeroed, so erase_and_free() wipes it all even after a partial decryption. */
         plain = xcalloc(1, n_plain + 1);
         ctx = EVP_CIPHER_CTX_new();
         if (!ctx || EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_SIZE, NULL) != 1 ||
             EVP_DecryptInit_ex(ctx, NULL, NULL, x->key, in + 1) != 1 ||
-            EVP_DecryptUpdate(ctx, NULL, &len, aad, (int) n_aad) != 1 ||
+            EVP_DecryptUpdate(ctx, NULL, &len, ad->data, (int) ad->size) != 1 ||
             EVP_DecryptUpdate(ctx, (unsigned char *) plain, &len, in + 1 + NONCE_SIZE, (int) n_plain) != 1 ||
             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_SIZE, tag) != 1) {
                 ERR_clear_error();
@@ -304,6 +326,7 @@ int secrets_ensure(secrets *x, const char *application_key, const char *database
         _cleanup_erase_ char *password = NULL;
         _cleanup_free_ char *verifier = NULL;
         _cleanup_free_ unsigned char *sealed = NULL;
+        _cleanup_(aad_done) aad ad = {};
         size_t size = 0;
         int r;
 
@@ -318,8 +341,10 @@ int secrets_ensure(secrets *x, const char *application_key, const char *database
         r = generate_password(&password);
         if (r >= 0)
                 r = scram_verifier(password, &verifier);
-        if (r >= 0)
-                r = seal(x, application_key, database_key, password, &sealed, &size);
+        if (r >= 0) {
+                ad = grant_aad(application_key, database_key);
+                r = seal(x, &ad, password, &sealed, &size);
+        }
         if (r < 0)
                 return r;
         r = store_insert_secret(x->store, &(stored_secret) {
@@ -352,12 +377,64 @@ int secrets_lookup_verifier(store *s, const char *application_key, const char *d
 
 int secrets_get_password(secrets *x, const char *application_key, const char *database_key, char **ret_password) {
         _cleanup_(stored_secret_done) stored_secret old = {};
+        _cleanup_(aad_done) aad ad = grant_aad(application_key, database_key);
         int r;
 
         r = store_load_secret(x->store, application_key, database_key, &old);
         if (r < 0)
                 return r;
-        return unseal(x, application_key, database_key, old.ciphertext, old.ciphertext_size, ret_password);
+        return unseal(x, &ad, old.ciphertext, old.ciphertext_size, ret_password);
+}
+
+int secrets_ensure_backup_passphrase(secrets *x, const char *database_key, char **ret_passphrase) {
+        _cleanup_(stored_passphrase_done) stored_passphrase old = {};
+        _cleanup_(aad_done) aad ad = passphrase_aad(database_key);
+        _cleanup_erase_ char *passphrase = NULL;
+        _cleanup_free_ unsigned char *sealed = NULL;
+        size_t size = 0;
+        int r;
+
+        r = store_load_backup_passphrase(x->store, database_key, &old);
+        if (r >= 0)
+                return unseal(x, &ad, old.ciphertext, old.ciphertext_size, ret_passphrase);
+        if (r != -ENOENT)
+                return r;
+
+        /* The same generator as the grants' passwords: 43 characters of base64url, what the
+         * document's passphrase rule wants and pgBackRest's configuration file takes unquoted. */
+        r = generate_password(&passphrase);
+        if (r >= 0)
+                r = seal(x, &ad, passphrase, &sealed, &size);
+        if (r < 0)
+                return r;
+        r = store_insert_backup_passphrase(x->store, &(stored_passphrase) {
+                                                             .database_key = (char *) database_key,
+                                                             .ciphertext = sealed,
+                                                             .ciphertext_size = size,
+                                                             .created = (int64_t) time(NULL),
+                                                     });
+        if (r >= 0)
+                r = store_set_meta(x->store, KEY_ID_META, x->key_id);
+        if (r < 0)
+                return r;
+        *ret_passphrase = TAKE_PTR(passphrase);
+        return 1;
+}
+
+int secrets_unseal_backup_passphrase(secrets *x, const stored_passphrase *p, char **ret_passphrase) {
+        _cleanup_(aad_done) aad ad = passphrase_aad(p->database_key);
+
+        return unseal(x, &ad, p->ciphertext, p->ciphertext_size, ret_passphrase);
+}
+
+int secrets_get_backup_passphrase(secrets *x, const char *database_key, char **ret_passphrase) {
+        _cleanup_(stored_passphrase_done) stored_passphrase old = {};
+        int r;
+
+        r = store_load_backup_passphrase(x->store, database_key, &old);
+        if (r < 0)
+                return r;
+        return secrets_unseal_backup_passphrase(x, &old, ret_passphrase);
 }
 
 static int ref_cmp(const void *a, const void *b) {
@@ -455,5 +532,55 @@ int secrets_find(store *s, const char *app, const char *db, const char *project,
                 r = -ENOTUNIQ;
         }
         stored_secrets_free(all, n_all);
+        return r;
+}
+
+int secrets_find_backup_passphrase(store *s, const char *db, const char *project, char **ret_database_key,
+                                   char **ret_error) {
+        stored_passphrase *all = NULL;
+        size_t n_all = 0, n_match = 0, first = 0, list_len = 0;
+        _cleanup_free_ char *list = NULL;
+        int r;
+
+        r = store_load_backup_passphrases(s, &all, &n_all);
+        if (r < 0) {
+                if (ret_error)
+                        *ret_error = xasprintf("cannot read the state store: %s", strerror(-r));
+                return r;
+        }
+        for (size_t i = 0; i < n_all; i++) {
+                const char *name;
+                size_t prefix;
+
+                if (!split_key(all[i].database_key, &prefix, &name) || !streq(name, db))
+                        continue;
+                if (project && (strlen(project) != prefix || strncmp(project, all[i].database_key, prefix) != 0))
+                        continue;
+                if (n_match++ == 0)
+                        first = i;
+                list = xrealloc(list, list_len + prefix + 3);
+                if (list_len > 0) {
+                        memcpy(list + list_len, ", ", 2);
+                        list_len += 2;
+                }
+                memcpy(list + list_len, all[i].database_key, prefix);
+                list_len += prefix;
+                list[list_len] = '\0';
+        }
+        if (n_match == 1) {
+                *ret_database_key = TAKE_PTR(all[first].database_key);
+                r = 0;
+        } else if (n_match == 0) {
+                if (ret_error)
+                        *ret_error = project ? xasprintf("database '%s' has no backup passphrase in project '%s'", db, project)
+                                             : xasprintf("database '%s' has no backup passphrase", db);
+                r = -ENOENT;
+        } else {
+                if (ret_error)
+                        *ret_error = xasprintf("database '%s' has a backup passphrase in %zu projects: %s", db, n_match,
+                                               list);
+                r = -ENOTUNIQ;
+        }
+        stored_passphrases_free(all, n_all);
         return r;
 }

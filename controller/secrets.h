@@ -1,6 +1,7 @@
 /* The secret store: one random password per (application, database) grant, kept AES-256-GCM
  * encrypted under the controller's master key in the state store, with its SCRAM verifier beside
- * it. Nothing here prints or logs a secret. */
+ * it; and one backup repository passphrase per database, kept alike. Nothing here prints or logs
+ * a secret. */
 #pragma once
 
 #include <stdbool.h>
@@ -55,3 +56,17 @@ int secrets_prune(secrets *x, const secret_ref *live, size_t n, size_t *ret_remo
  * there is none, -ENOTUNIQ when several projects have one (*ret_error lists them). */
 int secrets_find(store *s, const char *app, const char *db, const char *project, char **ret_application_key,
                  char **ret_database_key, char **ret_error);
+
+/* The database's pgBackRest repository passphrase in the clear (free it with erase_and_free()),
+ * creating it on first use (through the caller's transaction): 1 when created, 0 when it existed.
+ * Never changed nor deleted afterwards: the repository it encrypts would become unreadable, and
+ * the repository outlives the database. Errors as secrets_get_password(). */
+int secrets_ensure_backup_passphrase(secrets *x, const char *database_key, char **ret_passphrase);
+/* The same without creating: -ENOENT when the database has none. */
+int secrets_get_backup_passphrase(secrets *x, const char *database_key, char **ret_passphrase);
+/* One row of store_load_backup_passphrases(), opened. */
+int secrets_unseal_backup_passphrase(secrets *x, const stored_passphrase *p, char **ret_passphrase);
+/* Find a database's passphrase by the database's name, as secrets_find(): project narrows the
+ * search; -ENOENT when there is none, -ENOTUNIQ when several projects have one. */
+int secrets_find_backup_passphrase(store *s, const char *db, const char *project, char **ret_database_key,
+                                   char **ret_error);

@@ -5,7 +5,7 @@
 #include "macro.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 struct store {
         sqlite3 *db;
@@ -45,6 +45,10 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
         "CREATE TABLE IF NOT EXISTS certs ("
         "  host TEXT NOT NULL, database TEXT NOT NULL, certificate TEXT NOT NULL, not_after INTEGER NOT NULL,"
         "  PRIMARY KEY (host, database));",
+        /* 3 → 4: one sealed pgBackRest repository passphrase per database. Never deleted: the
+         * repository outlives the database (and its backups being disabled). */
+        "CREATE TABLE IF NOT EXISTS backup_passphrases ("
+        "  database_key TEXT PRIMARY KEY, ciphertext BLOB NOT NULL, created INTEGER NOT NULL);",
 };
 
 static int sql_error(sqlite3 *db) {
@@ -735,5 +739,89 @@ int store_save_cert(store *s, const stored_cert *c) {
         sqlite3_bind_text(st, 2, c->database, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, c->certificate, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, c->not_after);
+        return sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(s->db);
+}
+
+int store_load_backup_passphrases(store *s, stored_passphrase **ret, size_t *ret_n) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        stored_passphrase *x = NULL;
+        size_t n = 0, alloc = 0;
+        int rc;
+
+        if (sqlite3_prepare_v2(s->db,
+                               "SELECT database_key, ciphertext, created FROM backup_passphrases ORDER BY database_key",
+                               -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const void *blob = sqlite3_column_blob(st, 1);
+                size_t size = (size_t) sqlite3_column_bytes(st, 1);
+
+                if (n == alloc) {
+                        alloc = alloc ? alloc * 2 : 64;
+                        x = xrealloc(x, alloc * sizeof(*x));
+                }
+                x[n] = (stored_passphrase) { .database_key = col_dup(st, 0), .ciphertext = xmalloc(size + 1),
+                                             .ciphertext_size = size, .created = sqlite3_column_int64(st, 2) };
+                if (size > 0)
+                        memcpy(x[n].ciphertext, blob, size);
+                n++;
+        }
+        if (rc != SQLITE_DONE) {
+                stored_passphrases_free(x, n);
+                return sql_error(s->db);
+        }
+        *ret = x;
+        *ret_n = n;
+        return 0;
+}
+
+int store_load_backup_passphrase(store *s, const char *database_key, stored_passphrase *ret) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        const void *blob;
+        size_t size;
+        int rc;
+
+        if (sqlite3_prepare_v2(s->db, "SELECT ciphertext, created FROM backup_passphrases WHERE database_key = ?1", -1,
+                               &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(st, 1, database_key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return sql_error(s->db);
+        blob = sqlite3_column_blob(st, 0);
+        size = (size_t) sqlite3_column_bytes(st, 0);
+        *ret = (stored_passphrase) { .database_key = xstrdup(database_key), .ciphertext = xmalloc(size + 1),
+                                     .ciphertext_size = size, .created = sqlite3_column_int64(st, 1) };
+        if (size > 0)
+                memcpy(ret->ciphertext, blob, size);
+        return 0;
+}
+
+void stored_passphrase_done(stored_passphrase *x) {
+        if (!x)
+                return;
+        free(x->database_key);
+        free(x->ciphertext);
+        *x = (stored_passphrase) {};
+}
+
+void stored_passphrases_free(stored_passphrase *x, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                stored_passphrase_done(&x[i]);
+        free(x);
+}
+
+int store_insert_backup_passphrase(store *s, const stored_passphrase *x) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+        if (sqlite3_prepare_v2(s->db,
+                               "INSERT INTO backup_passphrases (database_key, ciphertext, created) VALUES (?1, ?2, ?3)",
+                               -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(st, 1, x->database_key, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, x->ciphertext, (int) x->ciphertext_size, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, x->created);
         return sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(s->db);
 }

@@ -136,3 +136,23 @@ typedef struct stored_cert {
 void stored_certs_free(stored_cert *c, size_t n);
 int store_load_certs(store *s, stored_cert **ret, size_t *ret_n);   /* sorted by (host, database) */
 int store_save_cert(store *s, const stored_cert *c);                /* insert or replace */
+
+/* --- schema v4: pgBackRest repository passphrases ---------------------------------------------- */
+
+/* A database's repository passphrase as stored; the ciphertext is opaque here (secrets.c). There
+ * is no delete: the repository outlives the database, and only this passphrase opens it. */
+typedef struct stored_passphrase {
+        char *database_key;       /* "org/ou/env/project/database" */
+        unsigned char *ciphertext;
+        size_t ciphertext_size;
+        int64_t created;          /* Unix time */
+} stored_passphrase;
+
+void stored_passphrase_done(stored_passphrase *x);
+void stored_passphrases_free(stored_passphrase *x, size_t n);
+/* Every one, sorted by database_key (strcmp() order). */
+int store_load_backup_passphrases(store *s, stored_passphrase **ret, size_t *ret_n);
+/* -ENOENT when the database has none. */
+int store_load_backup_passphrase(store *s, const char *database_key, stored_passphrase *ret);
+/* -EEXIST when the database has one already. */
+int store_insert_backup_passphrase(store *s, const stored_passphrase *x);

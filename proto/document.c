@@ -53,6 +53,7 @@ static void database_done(doc_database *db) {
         strv_free_n(db->tls_names, db->n_tls_names);
         free(db->tls_certificate);
         free(db->backup.schedule);
+        erase_and_free(db->backup.passphrase);
         for (size_t i = 0; i < db->n_roles; i++) {
                 doc_role *r = &db->roles[i];
 
@@ -142,6 +143,8 @@ static json_object *encode_database(const doc_database *db) {
         jsonenc_add(backup, "enabled", json_object_new_boolean(db->backup.enabled));
         jsonenc_add(backup, "schedule", jsonenc_string(db->backup.schedule));
         jsonenc_add(backup, "retentionDays", json_object_new_int(db->backup.retention_days));
+        if (db->backup.passphrase)
+                jsonenc_add(backup, "passphrase", jsonenc_string(db->backup.passphrase));
         jsonenc_add(o, "backup", backup);
 
         roles = jsonenc_checked(json_object_new_array_ext((int) db->n_roles));
@@ -269,16 +272,38 @@ static int decode_role(jsondec *d, json_object *o, void *elem) {
         return 0;
 }
 
+/* The repository passphrase goes into pgBackRest's configuration file as it is: a character set
+ * that needs no quoting there or anywhere else, and a length no guessable passphrase has. */
+static bool passphrase_valid(const char *s) {
+        size_t n = strlen(s);
+
+        if (n < DOC_PASSPHRASE_MIN || n > DOC_PASSPHRASE_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+                      s[i] == '-' || s[i] == '_'))
+                        return false;
+        return true;
+}
+
 static int decode_backup(jsondec *d, json_object *o, void *elem) {
-        static const char *const known[] = { "enabled", "schedule", "retentionDays" };
+        static const char *const known[] = { "enabled", "schedule", "retentionDays", "passphrase" };
         doc_backup *b = elem;
         int r;
 
         if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
             (r = jsondec_field_bool(d, o, "enabled", &b->enabled)) < 0 ||
             (r = jsondec_field_string(d, o, "schedule", JSONDEC_TEXT, false, &b->schedule)) < 0 ||
-            (r = jsondec_field_int(d, o, "retentionDays", 1, 3650, &b->retention_days)) < 0)
+            (r = jsondec_field_int(d, o, "retentionDays", 1, 3650, &b->retention_days)) < 0 ||
+            (r = jsondec_field_string(d, o, "passphrase", JSONDEC_TEXT, true, &b->passphrase)) < 0)
                 return r;
+        /* A secret: the messages never quote it. Absent with backups enabled is the agent's to
+         * report (the controller records documents without it, and they must decode). */
+        if (b->passphrase && !passphrase_valid(b->passphrase))
+                return jsondec_fail_at(d, "passphrase", "must be %d to %d characters of A-Z, a-z, 0-9, '-' and '_'",
+                                       DOC_PASSPHRASE_MIN, DOC_PASSPHRASE_MAX);
+        if (b->passphrase && !b->enabled)
+                return jsondec_fail_at(d, "passphrase", "must be absent when backups are disabled");
         return 0;
 }
 

@@ -34,6 +34,10 @@ typedef struct doc_role {
         char *scram_verifier; /* "SCRAM-SHA-256$4096:..." or NULL until credentials exist */
 } doc_role;
 
+/* The length of a repository passphrase, in characters of [A-Za-z0-9_-]. */
+#define DOC_PASSPHRASE_MIN 32
+#define DOC_PASSPHRASE_MAX 256
+
 typedef struct doc_backup {
         bool enabled;
         char *schedule;       /* systemd OnCalendar expression */

@@ -93,6 +93,7 @@ memory = 2GiB
 cpus = 8
 listen = $addr:7443
 socket = $d/agent.sock
+backup-root = $d/backup
 report-interval = 5
 EOC
 }

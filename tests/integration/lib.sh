@@ -69,6 +69,7 @@ addresses = 10.99.0.2
 memory = 2GiB
 trust-key = $PUB
 socket = $SCRATCH/$name/agent.sock
+backup-root = $SCRATCH/$name/backup
 EOC
         printf '%s\n' "$@" >>"$SCRATCH/$name/agent.conf"
         echo "$SCRATCH/$name/agent.conf"

@@ -7,7 +7,11 @@ spec: {"host": "db1", "revision": 1, "databases": [{"name": "accounts-db", "cpu"
         "port": 5432, "roles": [{"name": "auth-api", "access": "read-write",
         "clients": ["10.99.0.3/32"], "password": "pw"}]}]}
 
-A database may carry "tlsCertificateFile": a PEM file that becomes its tlsCertificate.
+A database may carry "tlsCertificateFile": a PEM file that becomes its tlsCertificate, and
+"backup": {"enabled": true, "schedule": "daily", "retentionDays": 7, "passphrase": "..."}
+(each optional; without "backup", backups are disabled). With backups enabled, "passphrase"
+defaults to TEST_PASSPHRASE below; null leaves it out (a document the agent must refuse to back up
+from); with backups disabled it is left out unless given (which the decoder refuses).
 An application host: {"host": "app1", "role": "application", "revision": 1,
         "applications": [{"name": "auth-api", "unit": "auth-api.service", "env": [
         {"name": "DATABASE_CONNECTION_STRING", "database": "accounts-db", "role": "auth-api",
@@ -23,6 +27,8 @@ import sys
 
 spec = json.load(sys.stdin)
 doctool = os.environ["DOCTOOL"]
+# 43 characters of base64url, the shape the controller generates: the tests' repository passphrase.
+TEST_PASSPHRASE = "dGVzdC1yZXBvc2l0b3J5LXBhc3NwaHJhc2UtMDEyMzQ"
 identity = {"organization": "fincorp", "organizationalUnit": "retail-banking",
             "environment": "development", "project": "login-svc"}
 
@@ -49,8 +55,13 @@ for d in sorted(spec.get("databases", []), key=lambda d: d["name"]):
     if "tlsCertificateFile" in d:
         with open(d["tlsCertificateFile"]) as f:
             db["tlsCertificate"] = f.read()
-    db.update({"backup": {"enabled": False, "schedule": "daily", "retentionDays": 7},
-               "roles": roles, "allow": allow})
+    b = d.get("backup", {"enabled": False})
+    backup = {"enabled": b.get("enabled", True), "schedule": b.get("schedule", "daily"),
+              "retentionDays": b.get("retentionDays", 7)}
+    passphrase = b.get("passphrase", TEST_PASSPHRASE if backup["enabled"] else None)
+    if passphrase is not None:
+        backup["passphrase"] = passphrase
+    db.update({"backup": backup, "roles": roles, "allow": allow})
     dbs.append(db)
 
 apps = []

@@ -45,6 +45,52 @@ static void test_seed_database(void **state) {
         diag_list_done(&d);
 }
 
+/* The issue's schedules are accepted as written (kept verbatim: the agent hands them to systemd),
+ * and bad ones are refused with the reason, at the schedule. */
+static void test_backup_schedules(void **state) {
+        static const char *const good[] = { "daily", "weekly", "Mon *-*-* 03:00", "*-*-* 02:30 UTC" };
+        static const struct {
+                const char *schedule, *error;
+        } bad[] = {
+                { "dialy", "m.yaml:14:15: error: spec.backupConfig.schedule: 'dialy': not a calendar expression; did you mean 'daily'?" },
+                { "\"Mon *-*-* 25:00\"", "m.yaml:14:15: error: spec.backupConfig.schedule: 'Mon *-*-* 25:00': hour 25 is out of range 0..23" },
+                { "\"weekly Europe/Berlin\"", "m.yaml:14:15: error: spec.backupConfig.schedule: 'weekly Europe/Berlin': time zone 'Europe/Berlin' is not supported; only UTC is (schedules are evaluated in UTC)" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                _cleanup_free_ char *text = xasprintf(SEED_DB "    schedule: \"%s\"\n", good[i]);
+                manifest_set s;
+                diag_list d;
+
+                manifest_set_init(&s);
+                diag_list_init(&d);
+                load(&s, &d, text);
+                assert_int_equal(d.n_errors, 0);
+                assert_int_equal(s.n_dbs, 1);
+                assert_string_equal(s.dbs[0].schedule, good[i]);
+                manifest_set_done(&s);
+                diag_list_done(&d);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *text = xasprintf(SEED_DB "    schedule: %s\n", bad[i].schedule), *msg = NULL;
+                manifest_set s;
+                diag_list d;
+
+                manifest_set_init(&s);
+                diag_list_init(&d);
+                load(&s, &d, text);
+                assert_int_equal(d.n_errors, 1);
+                assert_int_equal(s.n_dbs, 0);
+                msg = xasprintf("%s:%d:%d: error: %s", d.items[0].path, d.items[0].line, d.items[0].col,
+                                d.items[0].message);
+                if (!streq(msg, bad[i].error))
+                        print_error("expected: %s\n     got: %s\n", bad[i].error, msg);
+                assert_string_equal(msg, bad[i].error);
+                manifest_set_done(&s);
+                diag_list_done(&d);
+        }
+}
+
 static void test_application_defaults(void **state) {
         manifest_set s;
         diag_list d;
@@ -182,6 +228,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_seed_database),
                 cmocka_unit_test(test_application_defaults),
+                cmocka_unit_test(test_backup_schedules),
                 cmocka_unit_test(test_other_yaml_ignored),
                 cmocka_unit_test(test_broken_foreign_yaml_is_not_an_error),
                 cmocka_unit_test(test_errors_are_collected),

@@ -548,6 +548,64 @@ static void test_tls_certificate(void **state) {
 #undef CERT_JSON
 }
 
+#define PASSPHRASE "Zm9vYmFyLWJhY2t1cC1wYXNzcGhyYXNlXzAxMjM0NTY"
+
+/* backup.passphrase: optional, last in backup, part of the content; base64url characters of a
+ * bounded length, only with backups enabled. The exact messages show no refusal quotes it. */
+static void test_backup_passphrase(void **state) {
+        _cleanup_(doc_document_freep) doc_document *d = make_doc(), *back = NULL;
+        _cleanup_free_ char *plain = encode(d), *json = NULL, *error = NULL, *too_long = NULL;
+        const char *form = "databases[0].backup.passphrase: must be 32 to 256 characters of A-Z, a-z, 0-9, '-' and '_'";
+        char h1[65], h2[65];
+
+        assert_null(strstr(plain, "passphrase"));
+        doc_content_hash(d, h1);
+        d->databases[0].backup.passphrase = xstrdup(PASSPHRASE);
+        doc_content_hash(d, h2);
+        assert_string_not_equal(h1, h2);
+        json = encode(d);
+        assert_non_null(strstr(json, "\"retentionDays\": 7,\n        \"passphrase\": \"" PASSPHRASE "\"\n      },"));
+        assert_int_equal(doc_decode(json, strlen(json), &back, NULL, NULL, &error), 0);
+        assert_string_equal(back->databases[0].backup.passphrase, PASSPHRASE);
+
+#define BACKUP_FROM "\"retentionDays\": 7\n"
+#define WITH(v) "\"retentionDays\": 7, \"passphrase\": " v "\n"
+        {
+                /* The longest accepted; the refusals below are the value's. */
+                _cleanup_(doc_document_freep) doc_document *x = NULL;
+                _cleanup_free_ char *err = NULL, *value = xasprintf("\"%0256d\"", 0), *with = NULL, *ok = NULL;
+
+                with = xasprintf("\"retentionDays\": 7, \"passphrase\": %s\n", value);
+                ok = mutate(plain, BACKUP_FROM, with);
+                assert_int_equal(doc_decode(ok, strlen(ok), &x, NULL, NULL, &err), 0);
+                assert_int_equal(strlen(x->databases[0].backup.passphrase), 256);
+                too_long = xasprintf("\"retentionDays\": 7, \"passphrase\": \"%0257d\"\n", 0);
+        }
+        assert_mutation_rejected(BACKUP_FROM, too_long, form);
+        assert_mutation_rejected(BACKUP_FROM, WITH("null"), "databases[0].backup.passphrase: expected a string");
+        assert_mutation_rejected(BACKUP_FROM, WITH("42"), "databases[0].backup.passphrase: expected a string");
+        assert_mutation_rejected(BACKUP_FROM, WITH("\"\""), "databases[0].backup.passphrase: must not be empty");
+        /* 31 characters: too short to be a generated passphrase. */
+        assert_mutation_rejected(BACKUP_FROM, WITH("\"Zm9vYmFyLWJhY2t1cC1wYXNzcGhyYXN\""), form);
+        /* Characters that would need quoting in pgBackRest's configuration file. */
+        assert_mutation_rejected(BACKUP_FROM, WITH("\"Zm9vYmFyLWJhY2t1cC1wYXNzcGhyYXNl 012345\""), form);
+        assert_mutation_rejected(BACKUP_FROM, WITH("\"Zm9vYmFyLWJhY2t1cC1wYXNzcGhyYXNl=012345\""), form);
+        assert_mutation_rejected(BACKUP_FROM, WITH("\"Zm9vYmFyLWJhY2t1cC1wYXNzcGhyYXNl+012345\""), form);
+        assert_mutation_rejected(BACKUP_FROM, WITH("\"Zm9vYmFyLWJhY2t1cC1wYXNzcGhyYXNl\\u00e9012345\""), form);
+        assert_mutation_rejected(BACKUP_FROM, WITH("\"Zm9vYmFyLWJhY2t1cC1wYXNzcGhyYXNl\\n012345\""),
+                                 "databases[0].backup.passphrase: must not contain control characters");
+        /* Only where backups are enabled. */
+        {
+                _cleanup_free_ char *off = mutate(plain, "\"enabled\": true", "\"enabled\": false"), *bad = NULL;
+
+                bad = mutate(off, BACKUP_FROM, WITH("\"" PASSPHRASE "\""));
+                assert_rejected(bad, strlen(bad), -EBADMSG,
+                                "databases[0].backup.passphrase: must be absent when backups are disabled");
+        }
+#undef WITH
+#undef BACKUP_FROM
+}
+
 /* ---- signing ------------------------------------------------------------------------------- */
 
 static char tmpdir[] = "/tmp/test-proto.XXXXXX";
@@ -756,6 +814,7 @@ int main(void) {
                 cmocka_unit_test(test_reject_wrong_version),
                 cmocka_unit_test(test_accepts_whitespace_and_any_key_order),
                 cmocka_unit_test(test_tls_certificate),
+                cmocka_unit_test(test_backup_passphrase),
                 cmocka_unit_test(test_generate_key),
                 cmocka_unit_test(test_sign_verify),
                 cmocka_unit_test(test_verify_rejects),

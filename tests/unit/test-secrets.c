@@ -1,6 +1,6 @@
 /* Unit tests for the secret store: the master key file, sealing and reuse, the AAD binding a
- * ciphertext to its grant, wrong and unusable master keys, pruning, lookup by name, transactions
- * and the schema migration from version 1. */
+ * ciphertext to its grant, wrong and unusable master keys, pruning, lookup by name, transactions,
+ * the schema migration from version 1, the sealed form pinned, and the backup passphrases. */
 #include "unit.h"
 
 #include <dirent.h>
@@ -77,6 +77,18 @@ static int teardown(void **state) {
 
 static char *path_in(const fixture *f, const char *name) {
         return xasprintf("%s/%s", f->dir, name);
+}
+
+/* Raw SQL on the fixture's store from a second connection, as a tamperer would. */
+static int sqlite3_exec_on(const fixture *f, const char *sql) {
+        _cleanup_free_ char *path = path_in(f, STORE_FILE);
+        sqlite3 *db = NULL;
+        int rc;
+
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        sqlite3_close(db);
+        return rc == SQLITE_OK ? 0 : -EIO;
 }
 
 static void test_master_key_file(void **state) {
@@ -359,7 +371,7 @@ static void test_migration_from_1(void **state) {
         make_v1_store(dir);
         /* Read-only (plan) cannot upgrade, and must not mistake the old store for an empty one. */
         assert_int_equal(store_open(dir, false, true, &s, &err), -ESTALE);
-        assert_non_null(strstr(err, "has schema version 1, older than this controller's 3"));
+        assert_non_null(strstr(err, "has schema version 1, older than this controller's 4"));
         assert_null(s);
         /* A writable open (init, render) upgrades it and keeps what was there. */
         assert_int_equal(store_open(dir, false, false, &s, NULL), 0);
@@ -380,13 +392,163 @@ static void test_migration_from_1(void **state) {
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Decode n hex digits' bytes into out. */
+static size_t unhex(const char *hex, unsigned char *out) {
+        size_t n = strlen(hex) / 2;
+
+        for (size_t i = 0; i < n; i++)
+                assert_int_equal(sscanf(hex + 2 * i, "%2hhx", &out[i]), 1);
+        return n;
+}
+
+/* The sealed form is pinned: rows written by an earlier controller must open, and the AAD of a
+ * passphrase must not be a grant's. The vectors come from Python's cryptography (AESGCM) with key
+ * 01..20, nonce a0..ab: version 1 || nonce || ciphertext || tag, AAD "infrastream secret
+ * v1\0APP\0DB" for a password and "infrastream backup passphrase v1\0DB" for a passphrase. */
+#define PINNED_PASSWORD "Pinned-password-sealed-by-the-v1-format-000"
+#define PINNED_PASSWORD_ROW                                                                                         \
+        "01a0a1a2a3a4a5a6a7a8a9aaabe9b8530898d177741e7dd11c9ef744a924b2d1753d0c4de65e76a1953763ae041cb7f6ba82b3c4" \
+        "191d46f083a7183b5f5d8f3684fac442ce2173d2"
+#define PINNED_PASSPHRASE "Pinned-passphrase-sealed-by-the-v1-format-0"
+#define PINNED_PASSPHRASE_ROW                                                                                       \
+        "01a0a1a2a3a4a5a6a7a8a9aaabe9b8530898d177741e7dd11b99f741f732fac37c390405e00a39acd02626bd1847e0b4ae80a0dd" \
+        "55595bf0e6e633a1955c6022feea9de63ecbc4c6"
+
+static void test_pinned_format(void **state) {
+        fixture *f = *state;
+        _cleanup_free_ char *path = path_in(f, SECRETS_MASTER_KEY_FILE), *err = NULL;
+        _cleanup_erase_ char *pw = NULL, *pp = NULL;
+        unsigned char key[32], row1[128], row2[128];
+        size_t n1 = unhex(PINNED_PASSWORD_ROW, row1), n2 = unhex(PINNED_PASSPHRASE_ROW, row2);
+
+        for (size_t i = 0; i < sizeof(key); i++)
+                key[i] = (unsigned char) (i + 1);
+        secrets_close(TAKE_PTR(f->x));
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(write_file_atomic(path, (const char *) key, sizeof(key), 0600), 1);
+        assert_int_equal(secrets_open(f->s, f->dir, &f->x, &err), 0);
+
+        put_row(f->s, APP1, DB1, row1, n1, "SCRAM");
+        assert_int_equal(store_insert_backup_passphrase(f->s, &(stored_passphrase) { (char *) DB1, row2, n2, 0 }), 0);
+        assert_int_equal(secrets_get_password(f->x, APP1, DB1, &pw), 0);
+        assert_string_equal(pw, PINNED_PASSWORD);
+        assert_int_equal(secrets_get_backup_passphrase(f->x, DB1, &pp), 0);
+        assert_string_equal(pp, PINNED_PASSPHRASE);
+        /* Each under the other's name: the labels keep a password from opening as a passphrase. */
+        erase_and_free(TAKE_PTR(pp));
+        assert_int_equal(store_insert_backup_passphrase(f->s, &(stored_passphrase) { (char *) DB2, row1, n1, 0 }), 0);
+        assert_int_equal(secrets_get_backup_passphrase(f->x, DB2, &pp), -EKEYREJECTED);
+        assert_null(pp);
+}
+
+static void test_backup_passphrase(void **state) {
+        fixture *f = *state;
+        _cleanup_erase_ char *p1 = NULL, *p2 = NULL, *p3 = NULL, *p4 = NULL, *p5 = NULL;
+        _cleanup_free_ char *err = NULL, *id = NULL, *v = NULL;
+        stored_passphrase *all = NULL;
+        size_t n = 0;
+
+        assert_int_equal(secrets_get_backup_passphrase(f->x, DB1, &p1), -ENOENT);
+        assert_int_equal(secrets_ensure_backup_passphrase(f->x, DB1, &p1), 1);
+        assert_true(matches(PASSWORD_RE, p1));
+        /* The first one also records which master key sealed the store's secrets. */
+        assert_int_equal(store_get_meta(f->s, "master_key_id", &id), 0);
+        /* Never changed afterwards: the repository it encrypts would become unreadable. */
+        assert_int_equal(secrets_ensure_backup_passphrase(f->x, DB1, &p2), 0);
+        assert_string_equal(p1, p2);
+        assert_int_equal(secrets_get_backup_passphrase(f->x, DB1, &p3), 0);
+        assert_string_equal(p1, p3);
+        /* Another database, another passphrase; a grant's password is not one. */
+        assert_int_equal(secrets_ensure_backup_passphrase(f->x, DB2, &p4), 1);
+        assert_string_not_equal(p1, p4);
+        assert_int_equal(secrets_ensure(f->x, APP1, DB1, &v), 1);
+        assert_int_equal(secrets_get_backup_passphrase(f->x, DB1, &p5), 0);
+        assert_string_equal(p1, p5);
+        erase_and_free(TAKE_PTR(p5));
+
+        /* Not even pruning every grant touches them: the repository outlives the database. */
+        assert_int_equal(secrets_prune(f->x, NULL, 0, NULL), 0);
+        assert_int_equal(store_load_backup_passphrases(f->s, &all, &n), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(all[0].database_key, DB1);
+        assert_string_equal(all[1].database_key, DB2);
+        assert_int_equal(secrets_unseal_backup_passphrase(f->x, &all[0], &p5), 0);
+        assert_string_equal(p5, p1);
+        erase_and_free(TAKE_PTR(p5));
+
+        /* Swapped between databases: neither opens under the other's name. */
+        assert_int_equal(sqlite3_exec_on(f, "UPDATE backup_passphrases SET database_key = 'x' WHERE database_key = '" DB1 "';"
+                                            "UPDATE backup_passphrases SET database_key = '" DB1 "' WHERE database_key = '" DB2 "';"
+                                            "UPDATE backup_passphrases SET database_key = '" DB2 "' WHERE database_key = 'x';"),
+                         0);
+        assert_int_equal(secrets_get_backup_passphrase(f->x, DB1, &p5), -EKEYREJECTED);
+        assert_int_equal(secrets_get_backup_passphrase(f->x, DB2, &p5), -EKEYREJECTED);
+        assert_null(p5);
+        /* And ensure does not paper over it with a new one. */
+        assert_int_equal(secrets_ensure_backup_passphrase(f->x, DB1, &p5), -EKEYREJECTED);
+        assert_null(p5);
+        /* Tampered: one flipped bit. */
+        all[0].ciphertext[20] ^= 1;
+        assert_int_equal(secrets_unseal_backup_passphrase(f->x, &all[0], &p5), -EKEYREJECTED);
+        all[0].ciphertext_size = 20;
+        assert_int_equal(secrets_unseal_backup_passphrase(f->x, &all[0], &p5), -EBADMSG);
+        stored_passphrases_free(all, n);
+
+        /* Reopened (another process's view): the same. */
+        secrets_close(TAKE_PTR(f->x));
+        assert_int_equal(secrets_open(f->s, f->dir, &f->x, &err), 0);
+        assert_int_equal(secrets_get_backup_passphrase(f->x, DB2, &p5), -EKEYREJECTED);
+}
+
+static void test_backup_passphrase_transaction(void **state) {
+        fixture *f = *state;
+        _cleanup_erase_ char *p1 = NULL, *p2 = NULL, *p3 = NULL;
+
+        /* Created inside render's or apply's transaction: a failed one leaves none behind. */
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(secrets_ensure_backup_passphrase(f->x, DB1, &p1), 1);
+        store_rollback(f->s);
+        assert_int_equal(secrets_get_backup_passphrase(f->x, DB1, &p2), -ENOENT);
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(secrets_ensure_backup_passphrase(f->x, DB1, &p2), 1);
+        assert_int_equal(store_commit(f->s), 0);
+        assert_string_not_equal(p1, p2);
+        assert_int_equal(secrets_get_backup_passphrase(f->x, DB1, &p3), 0);
+        assert_string_equal(p2, p3);
+}
+
+static void test_find_backup_passphrase(void **state) {
+        fixture *f = *state;
+        _cleanup_erase_ char *p1 = NULL, *p2 = NULL;
+        _cleanup_free_ char *err = NULL, *dk = NULL;
+
+        assert_int_equal(secrets_find_backup_passphrase(f->s, "accounts-db", NULL, &dk, &err), -ENOENT);
+        assert_string_equal(err, "database 'accounts-db' has no backup passphrase");
+        free(TAKE_PTR(err));
+        assert_int_equal(secrets_ensure_backup_passphrase(f->x, DB1, &p1), 1);
+        assert_int_equal(secrets_find_backup_passphrase(f->s, "accounts-db", NULL, &dk, NULL), 0);
+        assert_string_equal(dk, DB1);
+        free(TAKE_PTR(dk));
+        assert_int_equal(secrets_ensure_backup_passphrase(f->x, OTHER "/accounts-db", &p2), 1);
+        assert_int_equal(secrets_find_backup_passphrase(f->s, "accounts-db", NULL, &dk, &err), -ENOTUNIQ);
+        assert_string_equal(err, "database 'accounts-db' has a backup passphrase in 2 projects: " PROJECT ", " OTHER);
+        free(TAKE_PTR(err));
+        assert_int_equal(secrets_find_backup_passphrase(f->s, "accounts-db", OTHER, &dk, NULL), 0);
+        assert_string_equal(dk, OTHER "/accounts-db");
+        free(TAKE_PTR(dk));
+        assert_int_equal(secrets_find_backup_passphrase(f->s, "accounts", NULL, &dk, NULL), -ENOENT);
+        assert_int_equal(secrets_find_backup_passphrase(f->s, "accounts-db", "fincorp/x/y/z", &dk, &err), -ENOENT);
+        assert_string_equal(err, "database 'accounts-db' has no backup passphrase in project 'fincorp/x/y/z'");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
         const struct CMUnitTest tests[] = {
                 T(test_master_key_file), T(test_roundtrip), T(test_reuse),    T(test_aad_binding),
                 T(test_wrong_master_key), T(test_master_key_errors), T(test_prune), T(test_transaction),
-                T(test_find), cmocka_unit_test(test_migration_from_1),
+                T(test_find), cmocka_unit_test(test_migration_from_1), T(test_pinned_format),
+                T(test_backup_passphrase), T(test_backup_passphrase_transaction), T(test_find_backup_passphrase),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

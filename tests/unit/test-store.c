@@ -231,7 +231,7 @@ static void test_migration_from_2(void **state) {
         make_v2_store(dir);
         /* plan (read-only) cannot upgrade and says so. */
         assert_int_equal(store_open(dir, false, true, &s, &err), -ESTALE);
-        assert_non_null(strstr(err, "has schema version 2, older than this controller's 3"));
+        assert_non_null(strstr(err, "has schema version 2, older than this controller's 4"));
         assert_null(s);
         /* A writable open upgrades it: everything recorded before is still there. */
         assert_int_equal(store_open(dir, false, false, &s, NULL), 0);
@@ -264,6 +264,88 @@ static void test_migration_from_2(void **state) {
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static void test_backup_passphrases(void **state) {
+        store *s = ((fixture *) *state)->s;
+        stored_passphrase *all = NULL, one = {};
+        unsigned char ct1[] = { 1, 2, 3, 0, 5 }, ct2[] = { 9 };
+        size_t n = 99;
+
+        assert_int_equal(store_load_backup_passphrases(s, &all, &n), 0);
+        assert_int_equal(n, 0);
+        free(all);
+        assert_int_equal(store_load_backup_passphrase(s, "o/u/e/p/db", &one), -ENOENT);
+        assert_int_equal(store_insert_backup_passphrase(s, &(stored_passphrase) { "o/u/e/p/db", ct1, sizeof(ct1), 100 }), 0);
+        assert_int_equal(store_insert_backup_passphrase(s, &(stored_passphrase) { "o/u/e/a/db", ct2, sizeof(ct2), 50 }), 0);
+        /* One per database, never replaced. */
+        assert_int_equal(store_insert_backup_passphrase(s, &(stored_passphrase) { "o/u/e/p/db", ct2, sizeof(ct2), 1 }),
+                         -EEXIST);
+        assert_int_equal(store_load_backup_passphrase(s, "o/u/e/p/db", &one), 0);
+        assert_string_equal(one.database_key, "o/u/e/p/db");
+        assert_int_equal(one.ciphertext_size, sizeof(ct1));
+        assert_memory_equal(one.ciphertext, ct1, sizeof(ct1)); /* a blob: the NUL inside is kept */
+        assert_int_equal(one.created, 100);
+        stored_passphrase_done(&one);
+        /* Sorted by key, in strcmp() order (compile looks them up with bsearch()). */
+        assert_int_equal(store_load_backup_passphrases(s, &all, &n), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(all[0].database_key, "o/u/e/a/db");
+        assert_int_equal(all[0].ciphertext_size, 1);
+        assert_int_equal(all[0].ciphertext[0], 9);
+        assert_string_equal(all[1].database_key, "o/u/e/p/db");
+        assert_memory_equal(all[1].ciphertext, ct1, sizeof(ct1));
+        stored_passphrases_free(all, n);
+}
+
+/* A store as the issue-5 controller (schema version 3) left it. */
+static void test_migration_from_3(void **state) {
+        _cleanup_free_ char *err = NULL, *path = NULL;
+        char dir[64] = "/tmp/test-store.XXXXXX";
+        stored_passphrase *all = NULL;
+        stored_document *d = NULL;
+        unsigned char ct[] = { 1 };
+        sqlite3 *db = NULL;
+        store *s = NULL;
+        size_t n = 0;
+
+        assert_non_null(mkdtemp(dir));
+        make_v2_store(dir);
+        /* Version 3 is version 2 with the v3 tables: upgrade to it as the issue-5 controller did. */
+        path = xasprintf("%s/%s", dir, STORE_FILE);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "CREATE TABLE hosts (name TEXT PRIMARY KEY, role TEXT NOT NULL, addresses TEXT NOT NULL, "
+                                      "  cpus INTEGER NOT NULL, memory_bytes INTEGER NOT NULL, labels TEXT NOT NULL, "
+                                      "  endpoint TEXT NOT NULL, cert_fingerprint TEXT NOT NULL, enrolled_at INTEGER NOT NULL, "
+                                      "  last_seen INTEGER NOT NULL DEFAULT 0, applied_revision INTEGER NOT NULL DEFAULT 0, "
+                                      "  applied_commit TEXT NOT NULL DEFAULT '', failed INTEGER NOT NULL DEFAULT 0, status TEXT);"
+                                      "CREATE TABLE tokens (id TEXT PRIMARY KEY, verifier TEXT NOT NULL, binding_key BLOB NOT NULL, "
+                                      "  role TEXT NOT NULL, labels TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL, "
+                                      "  used_at INTEGER NOT NULL DEFAULT 0, used_by TEXT);"
+                                      "CREATE TABLE certs (host TEXT NOT NULL, database TEXT NOT NULL, certificate TEXT NOT NULL, "
+                                      "  not_after INTEGER NOT NULL, PRIMARY KEY (host, database));"
+                                      "PRAGMA user_version = 3;",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(store_open(dir, false, true, &s, &err), -ESTALE);
+        assert_non_null(strstr(err, "has schema version 3, older than this controller's 4"));
+        assert_int_equal(store_open(dir, false, false, &s, NULL), 0);
+        assert_int_equal(store_load_documents(s, &d, &n), 0);
+        assert_int_equal(n, 1);
+        stored_documents_free(d, n);
+        assert_int_equal(store_load_backup_passphrases(s, &all, &n), 0);
+        assert_int_equal(n, 0);
+        free(all);
+        assert_int_equal(store_insert_backup_passphrase(s, &(stored_passphrase) { "o/u/e/p/db", ct, 1, 1 }), 0);
+        store_close(s);
+        assert_int_equal(store_open(dir, false, true, &s, NULL), 0);
+        assert_int_equal(store_load_backup_passphrases(s, &all, &n), 0);
+        assert_int_equal(n, 1);
+        stored_passphrases_free(all, n);
+        store_close(s);
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* A newer controller's store is refused, not downgraded. */
 static void test_newer_schema(void **state) {
         _cleanup_free_ char *err = NULL, *path = NULL;
@@ -274,10 +356,10 @@ static void test_newer_schema(void **state) {
         assert_non_null(mkdtemp(dir));
         path = xasprintf("%s/%s", dir, STORE_FILE);
         assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4;", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 5;", NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
         assert_int_equal(store_open(dir, false, false, &s, &err), -EPROTONOSUPPORT);
-        assert_non_null(strstr(err, "has schema version 4, newer than this controller's 3"));
+        assert_non_null(strstr(err, "has schema version 5, newer than this controller's 4"));
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -288,7 +370,9 @@ int main(void) {
                 T(test_hosts),
                 T(test_tokens),
                 T(test_certs),
+                T(test_backup_passphrases),
                 cmocka_unit_test(test_migration_from_2),
+                cmocka_unit_test(test_migration_from_3),
                 cmocka_unit_test(test_newer_schema),
         };
 
