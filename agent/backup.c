@@ -14,6 +14,7 @@
 #include "pg.h"
 #include "pgbackrest.h"
 #include "proc.h"
+#include "schedule.h"
 #include "service.h"
 #include "state.h"
 #include "strbuf.h"
@@ -573,17 +574,6 @@ int backup_list(const agent_config *cfg, const char *name, FILE *out, char **ret
 
 /* --- status ---------------------------------------------------------------------------------- */
 
-/* Seconds between two consecutive elapses of the schedule after now; 0 when unknown. */
-static int64_t schedule_interval(const char *expr) {
-        _cleanup_(calendar_spec_freep) calendar_spec *c = NULL;
-        int64_t now = (int64_t) time(NULL) * 1000000, a, b;
-
-        if (!expr || calendar_spec_parse(expr, &c, NULL) < 0 || calendar_spec_next(c, now, &a) < 0 ||
-            calendar_spec_next(c, a, &b) < 0)
-                return 0;
-        return (b - a) / 1000000;
-}
-
 typedef struct archiver {
         bool known;
         int64_t archived_count, failed_count;
@@ -663,7 +653,12 @@ json_object *backup_status(const agent_config *cfg, const doc_database *db, char
                 fail_with(failed, first_error,
                           xasprintf("database '%s': the last backup failed: %s", db->name, e->backup_error));
         /* stale: nothing good for twice the schedule's interval (since set up, when never) */
-        interval = schedule_interval(db->backup.schedule);
+        /* The longest the schedules (differential and weekly full) leave without a backup. */
+        {
+                _cleanup_free_ char *ignored = NULL;
+                int64_t usec = 0;
+                interval = schedule_backup_interval(&db->backup, now * 1000000, &usec, &ignored) >= 0 ? usec / 1000000 : 0;
+        }
         if (interval > 0) {
                 int64_t since = e->last_good_backup ? e->last_good_backup : e->configured_at;
                 if (now - since > 2 * interval) {
