@@ -405,7 +405,7 @@ static bool path_inside(const char *path, const char *dir) {
 int drill_restore(const agent_config *cfg, const char *name, const char *target_time, const char *dir, FILE *out,
                   char **ret_error) {
         _cleanup_(doc_document_freep) doc_document *d = NULL;
-        _cleanup_free_ char *target = NULL, *live = NULL, *real = NULL, *parent = NULL, *err = NULL, *pg1 = NULL,
+        _cleanup_free_ char *target = NULL, *live = NULL, *real = NULL, *err = NULL, *pg1 = NULL,
                             *topt = NULL, *auto_conf = NULL, *text = NULL, *added = NULL;
         const doc_database *db;
         pgbr_info info = {};

@@ -47,8 +47,8 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
         "  PRIMARY KEY (host, database));",
         /* 3 → 4: one sealed pgBackRest repository passphrase per database. Never deleted: the
          * repository outlives the database (and its backups being disabled). */
-        "CREATE TABLE IF NOT EXISTS backup_passphrases ("
-        "  database_key TEXT PRIMARY KEY, ciphertext BLOB NOT NULL, created INTEGER NOT NULL);",
+        ("CREATE TABLE IF NOT EXISTS backup_passphrases ("
+         "  database_key TEXT PRIMARY KEY, ciphertext BLOB NOT NULL, created INTEGER NOT NULL);"),
 };
 
 static int sql_error(sqlite3 *db) {
