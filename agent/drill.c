@@ -92,12 +92,10 @@ static void stop_scratch(const agent_config *cfg, const char *data) {
 /* Last line of the scratch server's log: why it did not come up. */
 static char *log_tail(const char *path) {
         _cleanup_free_ char *text = NULL;
-        proc_result fake = {};
         char line[512];
         if (read_full_file(path, 1 << 20, &text, NULL) < 0)
                 return xstrdup("(no server log)");
-        fake.output = text;
-        return xstrdup(proc_last_line(&fake, line, sizeof(line)));
+        return xstrdup(text_last_line(text, line, sizeof(line)));
 }
 
 typedef struct drill_result {

@@ -152,7 +152,11 @@ int proc_reap(pid_t pid, int *ret_status) {
 }
 
 const char *proc_last_line(const proc_result *r, char *buf, size_t size) {
-        const char *s = r->output ? r->output : "", *end = s + strlen(s), *start;
+        return text_last_line(r->output, buf, size);
+}
+
+const char *text_last_line(const char *text, char *buf, size_t size) {
+        const char *s = text ? text : "", *end = s + strlen(s), *start;
 
         while (end > s && (end[-1] == '\n' || end[-1] == ' '))
                 end--;

@@ -28,3 +28,5 @@ int user_lookup(const char *user, uid_t *ret_uid, gid_t *ret_gid, char **ret_hom
 
 /* The last non-empty line of a child's output, for one-line error messages. */
 const char *proc_last_line(const proc_result *r, char *buf, size_t size);
+/* The same for any text (a log file's contents). */
+const char *text_last_line(const char *text, char *buf, size_t size);

@@ -119,18 +119,9 @@ static int generate_key(const char *path, EVP_PKEY **ret) {
         size_t size = 0;
         int r;
 
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0 && errno == EEXIST) {
-                struct stat st;
-                /* An empty file is the placeholder of a run that crashed before writing: no agent
-                 * can trust a certificate of a key that never existed, so it is safe to claim. */
-                if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 && unlink(path) == 0)
-                        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-                else
-                        errno = EEXIST;
-        }
+        fd = open_new_secret_file(path);
         if (fd < 0)
-                return -errno;
+                return fd;
 
         key = x509_generate_ec_key();
         pem = key ? x509_key_to_pem(key, &size) : NULL;

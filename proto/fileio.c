@@ -188,3 +188,18 @@ int mkdir_p(const char *path, mode_t mode) {
                 return -errno;
         return 0;
 }
+
+int open_new_secret_file(const char *path) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+        if (fd < 0 && errno == EEXIST) {
+                struct stat st;
+                /* An empty file is the placeholder of a run that crashed before writing: no agent
+                 * can trust a key that never existed, so it is safe to claim it again. */
+                if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 && unlink(path) == 0)
+                        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                else
+                        errno = EEXIST;
+        }
+        return fd < 0 ? -errno : fd;
+}

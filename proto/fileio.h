@@ -23,3 +23,7 @@ int write_file_atomic_owned(const char *path, const void *data, size_t size, mod
 
 /* mkdir -p with the given mode for directories it creates. */
 int mkdir_p(const char *path, mode_t mode);
+/* Create path (0600) for a new key, never replacing one: O_EXCL, so a key agents may already
+ * trust is never overwritten and a racing second run stops here. An empty file left by a run that
+ * crashed before writing is claimed again. Returns the fd, or -EEXIST / -errno. */
+int open_new_secret_file(const char *path);

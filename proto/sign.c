@@ -177,19 +177,9 @@ int sign_generate_key(const char *private_key_path) {
 
         /* Claim the name with O_EXCL first: a key may already be trusted by every agent, and
          * write_file_atomic()'s rename would replace it. A racing second run stops here too. */
-        fd = open(private_key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0 && errno == EEXIST) {
-                struct stat st;
-                /* An empty file is the placeholder of a run that crashed before writing: no agent
-                 * can trust a key that never existed, so it is safe to claim it again. */
-                if (lstat(private_key_path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 &&
-                    unlink(private_key_path) == 0)
-                        fd = open(private_key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-                else
-                        errno = EEXIST;
-        }
+        fd = open_new_secret_file(private_key_path);
         if (fd < 0)
-                return -errno;
+                return fd;
 
         pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
         /* Secure-heap memory BIO: the PEM text is wiped when the BIO is freed. */
