@@ -5,6 +5,7 @@
 #include "apps.h"
 #include "backup.h"
 #include "document.h"
+#include "encryption.h"
 #include "failpoint.h"
 #include "firewall.h"
 #include "postgres.h"
@@ -54,12 +55,17 @@ static void reconcile_database_host(const agent_config *cfg, const doc_document 
          * not be applied (the kernel applied nothing), clusters not running yet are neither
          * created nor started. */
         bool firewall_ok = firewall_reconcile(cfg, d, res) >= 0;
+        _cleanup_free_ bool *unlocked = d->n_databases ? xcalloc(d->n_databases, sizeof(bool)) : NULL;
 
+        /* Nothing of a database is written before its storage is encrypted and unlocked. */
+        encryption_reconcile(cfg, d, unlocked, res);
         for (size_t i = 0; i < d->n_databases; i++) {
                 const doc_database *db = &d->databases[i];
                 _cleanup_(tls_state_done) tls_state tls = {};
                 pgconf_tls pt;
 
+                if (!unlocked[i])
+                        continue; /* the encryption result says why */
                 if (!firewall_ok && !cluster_running(cfg, db->name)) {
                         results_add(res, "cluster", db->name, RES_FAILED, "not started: the firewall is not in place");
                         continue;

@@ -15,7 +15,7 @@ static const char *const KEYS[] = {
         "service-backend", "addresses", "memory",    "trust-key",        "unit-dir",
         "restart-command", "apps-dir",   "listen",    "socket",           "socket-group",
         "report-interval", "cpus",       "backup-root", "backup-s3-endpoint", "backup-s3-bucket",
-        "backup-s3-region", "backup-s3-key-file", "drill-after-full",
+        "backup-s3-region", "backup-s3-key-file", "drill-after-full", "encryption", "data-device",
 };
 
 #define AGENT_SOCKET_DEFAULT "/run/infrastream/agent.sock"
@@ -25,6 +25,17 @@ static const char *const KEYS[] = {
 
 const char *service_backend_to_string(service_backend b) {
         return b == SERVICE_SYSTEMD ? "systemd" : "direct";
+}
+
+static const char *const encryption_modes[] = {
+        [ENCRYPTION_AUTO] = "auto",
+        [ENCRYPTION_FSCRYPT] = "fscrypt",
+        [ENCRYPTION_LUKS] = "luks",
+        [ENCRYPTION_NONE] = "none",
+};
+
+const char *encryption_mode_to_string(encryption_mode m) {
+        return encryption_modes[m];
 }
 
 void agent_config_done(agent_config *c) {
@@ -49,6 +60,7 @@ void agent_config_done(agent_config *c) {
         free(c->backup_s3_bucket);
         free(c->backup_s3_region);
         free(c->backup_s3_key_file);
+        free(c->data_device);
         *c = (agent_config) {};
 }
 
@@ -79,6 +91,7 @@ void agent_config_copy(const agent_config *c, agent_config *ret) {
         ret->backup_s3_bucket = strdup_or_null(c->backup_s3_bucket);
         ret->backup_s3_region = strdup_or_null(c->backup_s3_region);
         ret->backup_s3_key_file = strdup_or_null(c->backup_s3_key_file);
+        ret->data_device = strdup_or_null(c->data_device);
 }
 
 int agent_parse_listen(const char *s, char **ret_address, int *ret_port) {
@@ -215,6 +228,19 @@ int agent_config_load(const char *path, agent_config *ret, char **ret_error) {
                         slot = &c.backup_root;
                 else if (streq(key, "backup-s3-key-file"))
                         slot = &c.backup_s3_key_file;
+                else if (streq(key, "data-device"))
+                        slot = &c.data_device;
+                else if (streq(key, "encryption")) {
+                        size_t m;
+                        for (m = 0; m < ELEMENTSOF(encryption_modes); m++)
+                                if (streq(value, encryption_modes[m]))
+                                        break;
+                        if (m == ELEMENTSOF(encryption_modes))
+                                FAIL("%s:%d: encryption must be 'auto', 'fscrypt', 'luks' or 'none', not '%.64s'", path,
+                                     lineno, value);
+                        c.encryption = (encryption_mode) m;
+                        continue;
+                }
                 else if (streq(key, "backup-s3-endpoint") || streq(key, "backup-s3-bucket") ||
                          streq(key, "backup-s3-region")) {
                         char **s3 = streq(key, "backup-s3-endpoint") ? &c.backup_s3_endpoint
@@ -316,6 +342,12 @@ int agent_config_load(const char *path, agent_config *ret, char **ret_error) {
         }
         if (!!c.backup_s3_bucket != !!c.backup_s3_endpoint || (c.backup_s3_bucket && !c.backup_s3_key_file))
                 FAIL("%s: an S3 repository needs backup-s3-endpoint, backup-s3-bucket and backup-s3-key-file", path);
+        if (c.encryption == ENCRYPTION_LUKS && !c.data_device)
+                FAIL("%s: encryption = luks needs data-device (the block device to format and mount at data-root)", path);
+        if (c.encryption == ENCRYPTION_FSCRYPT && c.data_device)
+                FAIL("%s: data-device is formatted with LUKS2: it cannot go with encryption = fscrypt", path);
+        if (c.encryption == ENCRYPTION_NONE && c.data_device)
+                FAIL("%s: data-device is only used with encryption (LUKS2): remove it or drop encryption = none", path);
         if (!c.host)
                 FAIL("%s: 'host' is required (this host's name in the controller's inventory)", path);
         /* The listener answers on this host's first address unless told otherwise: that is the

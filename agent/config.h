@@ -13,6 +13,14 @@ typedef enum service_backend {
         SERVICE_DIRECT,
 } service_backend;
 
+/* How databases' files are protected at rest (encryption.h). */
+typedef enum encryption_mode {
+        ENCRYPTION_AUTO,    /* LUKS2 when data-device is set, else fscrypt; refuse when neither works */
+        ENCRYPTION_FSCRYPT,
+        ENCRYPTION_LUKS,
+        ENCRYPTION_NONE,    /* stated by the operator: no encryption at rest */
+} encryption_mode;
+
 typedef struct agent_config {
         char *path;               /* where it was read from */
         char *host;               /* this host's name, as the controller knows it */
@@ -40,6 +48,8 @@ typedef struct agent_config {
         char *socket_path;        /* agentctl's Unix socket (default /run/infrastream/agent.sock) */
         char *socket_group;       /* group allowed on the socket besides root, or NULL */
         int report_interval;      /* seconds between status reports to the controller (5..86400, 60) */
+        encryption_mode encryption; /* encryption = auto | fscrypt | luks | none */
+        char *data_device;        /* block device for LUKS2, mounted at data-root; NULL: none */
 } agent_config;
 
 /* Parse a config file. On error returns -EINVAL (or -errno) with "file:line: message" in
@@ -51,3 +61,4 @@ void agent_config_copy(const agent_config *c, agent_config *ret);
 /* "10.0.0.2:7443", "[fd00::2]:7443": -EINVAL unless an IP address and a port 1..65535. */
 int agent_parse_listen(const char *s, char **ret_address, int *ret_port);
 const char *service_backend_to_string(service_backend b);
+const char *encryption_mode_to_string(encryption_mode m);

@@ -14,6 +14,7 @@
 
 #include "backup.h"
 #include "drill.h"
+#include "encryption.h"
 #include "fileio.h"
 #include "macro.h"
 #include "pg.h"
@@ -273,7 +274,9 @@ int drill_run(const agent_config *cfg, const char *name, FILE *out, char **ret_e
                 err = xasprintf("cannot create %s: %s", cfg->backup_root, strerror(-r));
                 goto finish;
         }
-        if ((r = make_owned_dir(scratch, uid, gid, &err)) < 0 || (r = make_owned_dir(data, uid, gid, &err)) < 0)
+        /* The restored copy is the database's data: as protected as the original. */
+        if ((r = make_owned_dir(scratch, uid, gid, &err)) < 0 ||
+            (r = encryption_protect_dir(cfg, name, scratch, &err)) < 0 || (r = make_owned_dir(data, uid, gid, &err)) < 0)
                 goto finish;
         r = pgbackrest_info(cfg, name, &info, &err);
         if (r < 0)

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
+#include <json-c/json.h>
 #include <libcryptsetup.h>
 
 #include "luks.h"
@@ -253,10 +254,29 @@ static int wipe_head(const char *path, uint64_t size) {
         return fsync(fd) < 0 ? -errno : 0;
 }
 
+/* Argon2id as asked for, or libcryptsetup's LUKS2 defaults. */
+static int pbkdf_params(const luks_pbkdf_cost *cost, struct crypt_pbkdf_type *pbkdf, char **ret_error) {
+        *pbkdf = (struct crypt_pbkdf_type) { .type = CRYPT_KDF_ARGON2ID, .hash = "sha256" };
+        if (cost) {
+                pbkdf->iterations = cost->iterations;
+                pbkdf->max_memory_kb = cost->memory_kb;
+                pbkdf->parallel_threads = cost->threads;
+                pbkdf->flags = CRYPT_PBKDF_NO_BENCHMARK;
+        } else {
+                const struct crypt_pbkdf_type *d = crypt_get_pbkdf_type_params(CRYPT_KDF_ARGON2ID);
+                if (!d)
+                        return fail(ret_error, -ENOTSUP, NULL, "libcryptsetup has no %s", LUKS_PBKDF);
+                pbkdf->time_ms = d->time_ms;
+                pbkdf->max_memory_kb = d->max_memory_kb;
+                pbkdf->parallel_threads = d->parallel_threads;
+        }
+        return 0;
+}
+
 int luks_format(const char *path, const uint8_t key[LUKS_KEY_SIZE], const luks_pbkdf_cost *cost,
                 char **ret_error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
-        struct crypt_pbkdf_type pbkdf = { .type = CRYPT_KDF_ARGON2ID, .hash = "sha256" };
+        struct crypt_pbkdf_type pbkdf;
         struct crypt_params_luks2 params = { .pbkdf = &pbkdf };
         luks_content content;
         const char *what;
@@ -289,19 +309,9 @@ int luks_format(const char *path, const uint8_t key[LUKS_KEY_SIZE], const luks_p
                 return fail(ret_error, -ENOSPC, NULL, "'%s' is too small for LUKS2: %" PRIu64 " bytes, at least %u needed",
                             path, size, LUKS_MIN_SIZE);
 
-        if (cost) {
-                pbkdf.iterations = cost->iterations;
-                pbkdf.max_memory_kb = cost->memory_kb;
-                pbkdf.parallel_threads = cost->threads;
-                pbkdf.flags = CRYPT_PBKDF_NO_BENCHMARK;
-        } else {
-                const struct crypt_pbkdf_type *d = crypt_get_pbkdf_type_params(CRYPT_KDF_ARGON2ID);
-                if (!d)
-                        return fail(ret_error, -ENOTSUP, NULL, "libcryptsetup has no %s", LUKS_PBKDF);
-                pbkdf.time_ms = d->time_ms;
-                pbkdf.max_memory_kb = d->max_memory_kb;
-                pbkdf.parallel_threads = d->parallel_threads;
-        }
+        r = pbkdf_params(cost, &pbkdf, ret_error);
+        if (r < 0)
+                return r;
 
         r = context(path, &l, &cd, ret_error);
         if (r < 0)
@@ -408,6 +418,104 @@ int luks_check_key(const char *path, const uint8_t key[LUKS_KEY_SIZE], char **re
         if (r < 0)
                 return fail_errno(ret_error, r, &l, "'%s': checking the key failed", path);
         return r;
+}
+
+/* --- keyslots of databases ----------------------------------------------------------------- */
+
+#define LUKS2_TOKENS_MAX 32
+
+int luks_tag_keyslot(const char *path, int keyslot, const char *database, char **ret_error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        json_object *o, *slots;
+        luks_errlog l = {};
+        char buf[16];
+        int r;
+
+        r = load(path, &l, &cd, ret_error);
+        if (r < 0)
+                return r;
+        o = json_object_new_object();
+        json_object_object_add(o, "type", json_object_new_string(LUKS_TOKEN_TYPE));
+        slots = json_object_new_array();
+        snprintf(buf, sizeof(buf), "%d", keyslot);
+        json_object_array_add(slots, json_object_new_string(buf));
+        json_object_object_add(o, "keyslots", slots);
+        json_object_object_add(o, "database", json_object_new_string(database));
+        r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+        if (r < 0)
+                return fail_errno(ret_error, r, &l, "'%s': cannot record keyslot %d's database", path, keyslot);
+        return 0;
+}
+
+/* The keyslot a token of ours names for database, or -ENOENT. */
+static int token_keyslot(struct crypt_device *cd, const char *database) {
+        for (int t = 0; t < LUKS2_TOKENS_MAX; t++) {
+                const char *type = NULL, *json = NULL;
+                json_object *o, *v, *slots;
+                int ks = -ENOENT;
+
+                if (crypt_token_status(cd, t, &type) == CRYPT_TOKEN_INACTIVE || !streq_ptr(type, LUKS_TOKEN_TYPE) ||
+                    crypt_token_json_get(cd, t, &json) < 0)
+                        continue;
+                o = json_tokener_parse(json);
+                if (o && json_object_object_get_ex(o, "database", &v) && json_object_is_type(v, json_type_string) &&
+                    streq(json_object_get_string(v), database) && json_object_object_get_ex(o, "keyslots", &slots) &&
+                    json_object_is_type(slots, json_type_array) && json_object_array_length(slots) == 1) {
+                        const char *s = json_object_get_string(json_object_array_get_idx(slots, 0));
+                        ks = s ? atoi(s) : -ENOENT;
+                }
+                json_object_put(o);
+                if (ks >= 0 && keyslot_active(cd, ks))
+                        return ks;
+        }
+        return -ENOENT;
+}
+
+int luks_find_keyslot(const char *path, const char *database, char **ret_error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        luks_errlog l = {};
+        int r;
+
+        r = load(path, &l, &cd, ret_error);
+        if (r < 0)
+                return r;
+        r = token_keyslot(cd, database);
+        if (r < 0)
+                return fail(ret_error, r, NULL, "'%s' has no keyslot for database %s", path, database);
+        return r;
+}
+
+int luks_add_key(const char *path, const uint8_t key[LUKS_KEY_SIZE], const uint8_t new_key[LUKS_KEY_SIZE],
+                 const char *database, const luks_pbkdf_cost *cost, char **ret_error) {
+        struct crypt_pbkdf_type pbkdf;
+        int ks;
+
+        {
+                _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+                luks_errlog l = {};
+                int r = load(path, &l, &cd, ret_error);
+                if (r < 0)
+                        return r;
+                r = pbkdf_params(cost, &pbkdf, ret_error);
+                if (r < 0)
+                        return r;
+                r = crypt_set_pbkdf_type(cd, &pbkdf);
+                if (r < 0)
+                        return fail_errno(ret_error, r, &l, "'%s': cannot use %s", path, LUKS_PBKDF);
+                ks = crypt_keyslot_add_by_passphrase(cd, CRYPT_ANY_SLOT, (const char *) key, LUKS_KEY_SIZE,
+                                                     (const char *) new_key, LUKS_KEY_SIZE);
+                if (ks == -EPERM)
+                        return fail(ret_error, ks, NULL, "'%s': the key opens no keyslot", path);
+                if (ks < 0)
+                        return fail_errno(ret_error, ks, &l, "'%s': adding a keyslot for %s failed", path, database);
+        }
+        {
+                int r = luks_tag_keyslot(path, ks, database, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        return ks;
 }
 
 /* --- device-mapper ------------------------------------------------------------------------- */

@@ -67,6 +67,20 @@ int luks_verify(const char *path, char **ret_error);
  * number; -EPERM when no keyslot accepts the key. */
 int luks_check_key(const char *path, const uint8_t key[LUKS_KEY_SIZE], char **ret_error);
 
+/* Keyslots belong to databases: a LUKS2 token of type LUKS_TOKEN_TYPE names the database
+ * ("org/ou/env/project/db") whose key opens the keyslot, so the agent tries the right keyslot
+ * with the right key (each try costs a full Argon2id run) and knows which databases still need one. */
+#define LUKS_TOKEN_TYPE "infrastream-database"
+
+/* Record that keyslot belongs to database. */
+int luks_tag_keyslot(const char *path, int keyslot, const char *database, char **ret_error);
+/* The keyslot of database: >= 0, -ENOENT (with a message) when it has none. */
+int luks_find_keyslot(const char *path, const char *database, char **ret_error);
+/* Add a keyslot opened by new_key for database; key must open an existing keyslot. Returns the
+ * new keyslot; -EPERM when key opens none; cost as luks_format(). */
+int luks_add_key(const char *path, const uint8_t key[LUKS_KEY_SIZE], const uint8_t new_key[LUKS_KEY_SIZE],
+                 const char *database, const luks_pbkdf_cost *cost, char **ret_error);
+
 /* Device-mapper works: /dev/mapper/control opens (or is missing while the kernel has the driver).
  * Not a mere existence check: libdevmapper creates the node even on kernels without the driver. */
 bool luks_dm_available(void);

@@ -14,6 +14,7 @@
 
 #include "apply.h"
 #include "document.h"
+#include "encryption.h"
 #include "enroll.h"
 #include "fileio.h"
 #include "https-server.h"
@@ -51,6 +52,7 @@ struct agent_server {
         struct event_base *base;
         agent_config cfg;       /* the loop thread's; the worker has its own copy */
         long interval;
+        bool key_wait;          /* the worker's: the last apply left a database waiting for its key */
         https_server *tls, *local;
         char *tls_sig, *local_sig;
         char *controller_name;  /* the only client allowed to push */
@@ -157,7 +159,8 @@ int agent_converge(const agent_config *cfg, converge_info *ret_info, char **ret_
         if (doc_decode(json, size, &d, NULL, NULL, NULL) >= 0) {
                 log_results(&res, d->revision);
                 if (ret_info)
-                        *ret_info = (converge_info) { d->revision, d->n_databases, d->n_apps };
+                        *ret_info = (converge_info) { d->revision, d->n_databases, d->n_apps,
+                                                      encryption_waiting(&res) };
         }
         results_done(&res);
         return outcome == APPLY_DONE ? 0 : 1;
@@ -243,6 +246,7 @@ static bool run_push(agent_server *s, const agent_config *cfg, push_job *j) {
         log_full(LOG_INFO, NULL, j->revision, "revision %llu pushed by the controller: %s",
                  (unsigned long long) j->revision, outcome == APPLY_DONE ? "applied" : "applied with failures");
         log_results(&res, j->revision);
+        s->key_wait = encryption_waiting(&res);
         set_last_error(s, NULL);
         notify_status(j->revision, j->n_databases, j->n_apps, outcome == APPLY_FAILED);
         m.host = cfg->host;
@@ -284,6 +288,7 @@ static void run_pass(agent_server *s, const agent_config *cfg) {
                 return;
         }
         set_last_error(s, NULL);
+        s->key_wait = info.waiting;
         notify_status(info.revision, info.n_databases, info.n_apps, r > 0);
 }
 
@@ -381,7 +386,9 @@ static void *worker_main(void *userdata) {
                 if (!answered)
                         report(s, &cfg, &rlog);
                 pthread_mutex_lock(&s->lock);
-                next_pass = now_monotonic() + s->interval;
+                /* Locked databases wait for the controller: ask again soon, not in a minute. */
+                next_pass = now_monotonic() +
+                            (s->key_wait && s->interval > ENCRYPTION_RETRY_SECONDS ? ENCRYPTION_RETRY_SECONDS : s->interval);
                 next_report = now_monotonic() + cfg.report_interval;
         }
         s->worker_done = true;

@@ -18,6 +18,7 @@ typedef struct agent_server agent_server;
 typedef struct converge_info {
         uint64_t revision;      /* the stored document's */
         size_t n_databases, n_apps;
+        bool waiting;           /* a database waits for its key from the controller */
 } converge_info;
 
 /* One pass over the stored document (desired.json): resume an interrupted apply or repair drift.

@@ -7,6 +7,7 @@
 
 #include "apps.h"
 #include "backup.h"
+#include "encryption.h"
 #include "enroll.h"
 #include "fileio.h"
 #include "macro.h"
@@ -17,8 +18,6 @@
 #include "tls.h"
 #include "wire.h"
 #include "x509.h"
-
-#define ENCRYPTION_TEXT "none (not set up yet)"
 
 static json_object *string_or_null(const char *s) {
         return s ? json_object_new_string(s) : NULL;
@@ -94,7 +93,19 @@ static json_object *database_status(const agent_config *cfg, const doc_database 
                 json_object_object_add(o, "backups", json_object_new_string(text));
                 json_object_object_add(o, "backup", b);
         }
-        json_object_object_add(o, "encryption", json_object_new_string(ENCRYPTION_TEXT));
+        {
+                encryption_state es;
+                encryption_status(cfg, db->name, &es);
+                json_object *e = json_object_new_object();
+                json_object_object_add(e, "mode", json_object_new_string(es.mode));
+                json_object_object_add(e, "state", json_object_new_string(es.state));
+                json_object_object_add(o, "encryption", e);
+                if (es.failed) {
+                        *failed = true;
+                        if (!*first_error)
+                                *first_error = xasprintf("database '%s': encryption %s: %s", db->name, es.mode, es.state);
+                }
+        }
         return o;
 }
 
@@ -346,6 +357,26 @@ static void join(FILE *f, json_object *a, const char *sep, const char *suffix, c
                 fprintf(f, "%s%s%s", i ? sep : "", json_object_get_string(json_object_array_get_idx(a, i)), suffix);
 }
 
+/* "encryption fscrypt (unlocked)"; anything but unlocked in red: "encryption none". */
+static void print_encryption(FILE *f, json_object *db, bool color) {
+        json_object *e = NULL;
+        const char *mode, *state;
+        bool ok;
+
+        json_object_object_get_ex(db, "encryption", &e);
+        mode = strempty(get_str(e, "mode"));
+        state = strempty(get_str(e, "state"));
+        ok = streq(state, "unlocked");
+        fprintf(f, "encryption %s", color && !ok ? RED : "");
+        if (streq(mode, "none"))
+                fputs("none", f);
+        else if (ok)
+                fprintf(f, "%s (unlocked)", mode);
+        else
+                fprintf(f, "%s: %s", mode, state);
+        fprintf(f, "%s\n", color && !ok ? RESET : "");
+}
+
 void status_print(json_object *o, FILE *f, bool color) {
         json_object *a, *v;
         const char *commit = get_str(o, "commit"), *err = get_str(o, "lastError"), *identity = get_str(o, "identity");
@@ -375,9 +406,9 @@ void status_print(json_object *o, FILE *f, bool color) {
                         fputs(", roles ", f);
                         json_object_object_get_ex(db, "roles", &x);
                         join(f, x, " ", "", "none");
-                        fprintf(f, ", TLS %s%s, backups %s, encryption %s\n", tls ? "expires " : "no certificate yet",
-                                tls ? when(tls, b2) : "", strempty(get_str(db, "backups")),
-                                strempty(get_str(db, "encryption")));
+                        fprintf(f, ", TLS %s%s, backups %s, ", tls ? "expires " : "no certificate yet",
+                                tls ? when(tls, b2) : "", strempty(get_str(db, "backups")));
+                        print_encryption(f, db, color);
                 }
         if (json_object_object_get_ex(o, "apps", &a))
                 for (size_t i = 0; i < json_object_array_length(a); i++) {

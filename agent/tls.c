@@ -85,20 +85,15 @@ static int ensure_dirs(const agent_config *cfg, const tls_paths *p, uid_t uid, g
 }
 
 static int read_key(const char *path, EVP_PKEY **ret, char **ret_error) {
-        _cleanup_free_ char *pem = NULL, *err = NULL;
-        size_t size = 0;
+        _cleanup_free_ char *err = NULL;
         int r;
 
-        r = read_full_file(path, X509_PEM_MAX, &pem, &size);
-        if (r < 0) {
-                *ret_error = xasprintf("cannot read %s: %s", path, strerror(-r));
-                return r;
-        }
-        r = x509_key_from_pem(pem, size, ret, &err);
-        explicit_bzero(pem, size);
-        if (r < 0)
+        r = x509_key_from_file(path, ret, &err);
+        if (r == -EBADMSG)
                 *ret_error = xasprintf("%s is not a usable private key (%s); move it away to generate a new one", path,
                                        err);
+        else if (r < 0)
+                *ret_error = TAKE_PTR(err);
         return r;
 }
 

@@ -345,6 +345,20 @@ int compile_attach_backup_passphrases(compilation *c, secrets *x, bool create) {
         return r < 0 ? r : 0;
 }
 
+int compile_ensure_data_keys(compilation *c, secrets *x) {
+        for (size_t i = 0; i < c->set.n_dbs; i++) {
+                int r;
+
+                /* Not placed yet: no host can ask for it. It gets its key with its placement. */
+                if (c->pl[i].n_members == 0)
+                        continue;
+                r = secrets_ensure_data_key(x, database_key(&c->arena, &c->set.dbs[i]), NULL);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int cert_key_cmp(const void *key, const void *elem) {
         const stored_cert *k = key, *x = elem;
         int r = strcmp(k->host, x->host);

@@ -76,6 +76,10 @@ int compile_attach_certificates(compilation *c, long host, int64_t now);
  * one gets COMPILE_PASSPHRASE_PENDING. x is required either way: the content hash covers the
  * passphrases. Never deleted here: a passphrase outlives its database. */
 int compile_attach_backup_passphrases(compilation *c, secrets *x, bool create);
+/* Make sure every placed database has its data key (secrets_ensure_data_key(), inside the
+ * caller's transaction: render, apply), backups enabled or not. The keys never enter a document:
+ * serve hands them to the hosts, wrapped, on POST /v1/data-keys. Never deleted here either. */
+int compile_ensure_data_keys(compilation *c, secrets *x);
 
 /* The body the state store keeps for d: its canonical JSON without signature and without the
  * passwords and backup passphrases (they are left out as if NULL). */

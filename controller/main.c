@@ -649,6 +649,10 @@ static int cmd_render(const args *a) {
                         r = compile_attach_backup_passphrases(&c, x, true);
                 }
                 if (r >= 0) {
+                        what = "create or read the databases' data keys";
+                        r = compile_ensure_data_keys(&c, x);
+                }
+                if (r >= 0) {
                         what = "read the issued certificates";
                         r = compile_attach_certificates(&c, h, (int64_t) time(NULL));
                 }

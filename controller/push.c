@@ -466,6 +466,10 @@ static int record(compilation *c, const push_options *o, const char *commit, pus
                 r = compile_attach_backup_passphrases(c, x, true);
         }
         if (r >= 0) {
+                what = "create or read the databases' data keys";
+                r = compile_ensure_data_keys(c, x);
+        }
+        if (r >= 0) {
                 what = "read the issued certificates";
                 r = compile_attach_certificates(c, -1, (int64_t) time(NULL));
         }

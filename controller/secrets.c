@@ -1,7 +1,7 @@
 /* Secrets: random passwords sealed with AES-256-GCM under the master key, each bound to its grant
  * by the AAD, with the SCRAM verifier stored beside it; and the databases' backup repository
- * passphrases, sealed alike and bound to their database. The master key and every plaintext are
- * wiped from memory on every path. */
+ * passphrases and data keys, sealed alike and bound to their database. The master key and every
+ * plaintext are wiped from memory on every path. */
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -22,6 +22,7 @@
 #define PASSWORD_MAX 1024
 #define AAD_LABEL "infrastream secret v1"
 #define PASSPHRASE_AAD_LABEL "infrastream backup passphrase v1"
+#define DATA_KEY_AAD_LABEL "infrastream data key v1"
 #define KEY_ID_META "master_key_id"
 #define KEY_ID_LABEL "infrastream master key id"
 
@@ -195,8 +196,9 @@ void secrets_close(secrets *x) {
 }
 
 /* What a ciphertext belongs to: "label\0application\0database" for a grant's password,
- * "label\0database" for a database's passphrase. Keys hold no NUL and the labels differ, so the
- * encoding is unambiguous: no row opens as another, nor a password as a passphrase. */
+ * "label\0database" for a database's passphrase or data key. Keys hold no NUL and the labels
+ * differ, so the encoding is unambiguous: no row opens as another, nor a password as a passphrase
+ * or a passphrase as a data key. */
 typedef struct aad {
         unsigned char *data;
         size_t size;
@@ -227,13 +229,18 @@ static aad passphrase_aad(const char *database_key) {
         return make_aad(PASSPHRASE_AAD_LABEL, database_key, NULL);
 }
 
+static aad data_key_aad(const char *database_key) {
+        return make_aad(DATA_KEY_AAD_LABEL, database_key, NULL);
+}
+
 static void aad_done(aad *a) {
         free(a->data);
 }
 
-static int seal(const secrets *x, const aad *ad, const char *plain, unsigned char **ret, size_t *ret_size) {
+static int seal(const secrets *x, const aad *ad, const void *plain, size_t n_plain, unsigned char **ret,
+                size_t *ret_size) {
         _cleanup_(EVP_CIPHER_CTX_freep) EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-        size_t n_plain = strlen(plain), size = SEAL_OVERHEAD + n_plain;
+        size_t size = SEAL_OVERHEAD + n_plain;
         _cleanup_free_ unsigned char *out = xmalloc(size);
         unsigned char *nonce = out + 1, *ct = out + 1 + NONCE_SIZE, *tag = ct + n_plain;
         int len = 0, fin = 0;
@@ -264,40 +271,70 @@ static bool printable_ascii(const char *s, size_t n) {
         return n > 0;
 }
 
-static int unseal(const secrets *x, const aad *ad, const unsigned char *in, size_t size, char **ret) {
-        _cleanup_(EVP_CIPHER_CTX_freep) EVP_CIPHER_CTX *ctx = NULL;
-        _cleanup_erase_ char *plain = NULL;
+/* Decrypt and authenticate in (size > SEAL_OVERHEAD bytes, the version checked by the caller) into
+ * plain, which has room for size - SEAL_OVERHEAD bytes. */
+static int open_sealed(const secrets *x, const aad *ad, const unsigned char *in, size_t size, unsigned char *plain) {
+        _cleanup_(EVP_CIPHER_CTX_freep) EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+        size_t n_plain = size - SEAL_OVERHEAD;
         unsigned char tag[TAG_SIZE];
-        size_t n_plain;
         int len = 0, fin = 0, ok;
 
-        if (size <= SEAL_OVERHEAD || size > SEAL_OVERHEAD + PASSWORD_MAX || in[0] != SEAL_VERSION)
-                return -EBADMSG;
-        n_plain = size - SEAL_OVERHEAD;
         memcpy(tag, in + size - TAG_SIZE, TAG_SIZE);
-        /* Zeroed, so erase_and_free() wipes it all even after a partial decryption. */
-        plain = xcalloc(1, n_plain + 1);
-        ctx = EVP_CIPHER_CTX_new();
         if (!ctx || EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_SIZE, NULL) != 1 ||
             EVP_DecryptInit_ex(ctx, NULL, NULL, x->key, in + 1) != 1 ||
             EVP_DecryptUpdate(ctx, NULL, &len, ad->data, (int) ad->size) != 1 ||
-            EVP_DecryptUpdate(ctx, (unsigned char *) plain, &len, in + 1 + NONCE_SIZE, (int) n_plain) != 1 ||
+            EVP_DecryptUpdate(ctx, plain, &len, in + 1 + NONCE_SIZE, (int) n_plain) != 1 ||
             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_SIZE, tag) != 1) {
                 ERR_clear_error();
                 explicit_bzero(plain, n_plain);
                 return -EIO;
         }
-        ok = EVP_DecryptFinal_ex(ctx, (unsigned char *) plain + len, &fin);
+        ok = EVP_DecryptFinal_ex(ctx, plain + len, &fin);
         ERR_clear_error();
-        /* GCM hands out plaintext before the tag is checked: an unauthenticated one is wiped (the
-         * cleanup measures with strlen(), which may stop early on a garbage NUL). */
-        if (ok != 1 || (size_t) (len + fin) != n_plain || !printable_ascii(plain, n_plain)) {
+        /* GCM hands out plaintext before the tag is checked: an unauthenticated one is wiped. */
+        if (ok != 1 || (size_t) (len + fin) != n_plain) {
                 explicit_bzero(plain, n_plain);
                 return ok != 1 ? -EKEYREJECTED : -EBADMSG;
         }
+        return 0;
+}
+
+static int unseal(const secrets *x, const aad *ad, const unsigned char *in, size_t size, char **ret) {
+        _cleanup_erase_ char *plain = NULL;
+        size_t n_plain;
+        int r;
+
+        if (size <= SEAL_OVERHEAD || size > SEAL_OVERHEAD + PASSWORD_MAX || in[0] != SEAL_VERSION)
+                return -EBADMSG;
+        n_plain = size - SEAL_OVERHEAD;
+        /* Zeroed, so erase_and_free() wipes it all even after a partial decryption (it measures
+         * with strlen(), which may stop early on a garbage NUL: the failures wipe n_plain bytes). */
+        plain = xcalloc(1, n_plain + 1);
+        r = open_sealed(x, ad, in, size, (unsigned char *) plain);
+        if (r < 0)
+                return r;
+        if (!printable_ascii(plain, n_plain)) {
+                explicit_bzero(plain, n_plain);
+                return -EBADMSG;
+        }
         *ret = TAKE_PTR(plain);
         return 0;
+}
+
+/* A data key is 32 bytes of anything: only its size is checked besides the tag. */
+static int unseal_data_key(const secrets *x, const aad *ad, const unsigned char *in, size_t size,
+                           uint8_t ret_key[SECRETS_DATA_KEY_SIZE]) {
+        uint8_t key[SECRETS_DATA_KEY_SIZE];
+        int r;
+
+        if (size != SEAL_OVERHEAD + sizeof(key) || in[0] != SEAL_VERSION)
+                return -EBADMSG;
+        r = open_sealed(x, ad, in, size, key);
+        if (r >= 0)
+                memcpy(ret_key, key, sizeof(key));
+        explicit_bzero(key, sizeof(key));
+        return r;
 }
 
 /* 32 bytes from the CSPRNG as base64url without padding: 43 characters of [A-Za-z0-9_-], safe in
@@ -343,7 +380,7 @@ int secrets_ensure(secrets *x, const char *application_key, const char *database
                 r = scram_verifier(password, &verifier);
         if (r >= 0) {
                 ad = grant_aad(application_key, database_key);
-                r = seal(x, &ad, password, &sealed, &size);
+                r = seal(x, &ad, password, strlen(password), &sealed, &size);
         }
         if (r < 0)
                 return r;
@@ -386,12 +423,32 @@ int secrets_get_password(secrets *x, const char *application_key, const char *da
         return unseal(x, &ad, old.ciphertext, old.ciphertext_size, ret_password);
 }
 
+/* Seal a new secret of database_key and insert its row with insert() (a passphrase's or a data
+ * key's: the same columns), recording the master key's id with it: the same transaction as the
+ * first secret. */
+static int insert_sealed(secrets *x, int (*insert)(store *s, const stored_passphrase *row), const aad *ad,
+                         const char *database_key, const void *plain, size_t n_plain) {
+        _cleanup_free_ unsigned char *sealed = NULL;
+        size_t size = 0;
+        int r;
+
+        r = seal(x, ad, plain, n_plain, &sealed, &size);
+        if (r >= 0)
+                r = insert(x->store, &(stored_passphrase) {
+                                             .database_key = (char *) database_key,
+                                             .ciphertext = sealed,
+                                             .ciphertext_size = size,
+                                             .created = (int64_t) time(NULL),
+                                     });
+        if (r >= 0)
+                r = store_set_meta(x->store, KEY_ID_META, x->key_id);
+        return r;
+}
+
 int secrets_ensure_backup_passphrase(secrets *x, const char *database_key, char **ret_passphrase) {
         _cleanup_(stored_passphrase_done) stored_passphrase old = {};
         _cleanup_(aad_done) aad ad = passphrase_aad(database_key);
         _cleanup_erase_ char *passphrase = NULL;
-        _cleanup_free_ unsigned char *sealed = NULL;
-        size_t size = 0;
         int r;
 
         r = store_load_backup_passphrase(x->store, database_key, &old);
@@ -404,17 +461,8 @@ int secrets_ensure_backup_passphrase(secrets *x, const char *database_key, char 
          * document's passphrase rule wants and pgBackRest's configuration file takes unquoted. */
         r = generate_password(&passphrase);
         if (r >= 0)
-                r = seal(x, &ad, passphrase, &sealed, &size);
-        if (r < 0)
-                return r;
-        r = store_insert_backup_passphrase(x->store, &(stored_passphrase) {
-                                                             .database_key = (char *) database_key,
-                                                             .ciphertext = sealed,
-                                                             .ciphertext_size = size,
-                                                             .created = (int64_t) time(NULL),
-                                                     });
-        if (r >= 0)
-                r = store_set_meta(x->store, KEY_ID_META, x->key_id);
+                r = insert_sealed(x, store_insert_backup_passphrase, &ad, database_key, passphrase,
+                                  strlen(passphrase));
         if (r < 0)
                 return r;
         *ret_passphrase = TAKE_PTR(passphrase);
@@ -435,6 +483,44 @@ int secrets_get_backup_passphrase(secrets *x, const char *database_key, char **r
         if (r < 0)
                 return r;
         return secrets_unseal_backup_passphrase(x, &old, ret_passphrase);
+}
+
+int secrets_get_data_key(secrets *x, const char *database_key, uint8_t ret_key[SECRETS_DATA_KEY_SIZE]) {
+        _cleanup_(stored_passphrase_done) stored_data_key row = {};
+        _cleanup_(aad_done) aad ad = data_key_aad(database_key);
+        int r;
+
+        r = store_load_data_key(x->store, database_key, &row);
+        if (r < 0)
+                return r;
+        return unseal_data_key(x, &ad, row.ciphertext, row.ciphertext_size, ret_key);
+}
+
+int secrets_ensure_data_key(secrets *x, const char *database_key, uint8_t ret_key[SECRETS_DATA_KEY_SIZE]) {
+        _cleanup_(aad_done) aad ad = data_key_aad(database_key);
+        uint8_t key[SECRETS_DATA_KEY_SIZE];
+        int r;
+
+        /* An existing one is opened, not just found: a row that no longer opens is an error here,
+         * never replaced by a new key (the data encrypted with the old one would be lost). */
+        r = secrets_get_data_key(x, database_key, key);
+        if (r >= 0) {
+                if (ret_key)
+                        memcpy(ret_key, key, sizeof(key));
+                explicit_bzero(key, sizeof(key));
+                return 0;
+        }
+        if (r != -ENOENT)
+                return r;
+
+        r = RAND_bytes(key, sizeof(key)) == 1 ? 0 : -EIO;
+        ERR_clear_error();
+        if (r >= 0)
+                r = insert_sealed(x, store_insert_data_key, &ad, database_key, key, sizeof(key));
+        if (r >= 0 && ret_key)
+                memcpy(ret_key, key, sizeof(key));
+        explicit_bzero(key, sizeof(key));
+        return r < 0 ? r : 1;
 }
 
 static int ref_cmp(const void *a, const void *b) {

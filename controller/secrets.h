@@ -1,17 +1,19 @@
 /* The secret store: one random password per (application, database) grant, kept AES-256-GCM
  * encrypted under the controller's master key in the state store, with its SCRAM verifier beside
- * it; and one backup repository passphrase per database, kept alike. Nothing here prints or logs
- * a secret. */
+ * it; and one backup repository passphrase and one data key (disk encryption) per database, kept
+ * alike. Nothing here prints or logs a secret. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store.h"
 
 #define SECRETS_MASTER_KEY_FILE "master.key"
 #define SECRETS_MASTER_KEY_SIZE 32
 #define SECRETS_PASSWORD_BYTES 32  /* from the CSPRNG; 43 characters once base64url-encoded */
+#define SECRETS_DATA_KEY_SIZE 32   /* KEYWRAP_KEY_SIZE: what keywrap_seal() hands to the host */
 
 typedef struct secrets secrets;
 
@@ -70,3 +72,15 @@ int secrets_unseal_backup_passphrase(secrets *x, const stored_passphrase *p, cha
  * search; -ENOENT when there is none, -ENOTUNIQ when several projects have one. */
 int secrets_find_backup_passphrase(store *s, const char *db, const char *project, char **ret_database_key,
                                    char **ret_error);
+
+/* The database's data key (its storage's encryption, handed to the host it is placed on wrapped
+ * to that host's key), creating it from the CSPRNG on first use (through the caller's
+ * transaction): 1 when created, 0 when it existed. ret_key may be NULL (only make sure there is
+ * one); the caller wipes it with explicit_bzero(). Never changed nor deleted afterwards: the data
+ * it encrypts outlives the database's removal from the manifests. Errors as
+ * secrets_get_data_key(): an existing key that does not open is never replaced. */
+int secrets_ensure_data_key(secrets *x, const char *database_key, uint8_t ret_key[SECRETS_DATA_KEY_SIZE]);
+/* The same without creating: -ENOENT when the database has none, -EKEYREJECTED when it does not
+ * decrypt (another master key, or a row tampered with or moved to another database), -EBADMSG
+ * when the stored ciphertext is malformed. ret_key is written only on success. */
+int secrets_get_data_key(secrets *x, const char *database_key, uint8_t ret_key[SECRETS_DATA_KEY_SIZE]);

@@ -1,5 +1,6 @@
-/* The controller's HTTPS endpoint: routes, the report's identity check, signals and systemd
- * notification. HTTP and TLS are https-server.c's; enrollment is enroll.c's. */
+/* The controller's HTTPS endpoint: routes, the identity checks of reports and data key requests,
+ * signals and systemd notification. HTTP and TLS are https-server.c's; enrollment is enroll.c's,
+ * key wrapping keywrap.c's. */
 #include <signal.h>
 #include <strings.h>
 #include <time.h>
@@ -11,12 +12,17 @@
 #include "enrollment.h"
 #include "fileio.h"
 #include "https-server.h"
+#include "keywrap.h"
+#include "secrets.h"
 #include "serve.h"
 #include "store.h"
 #include "wire.h"
 #include "x509.h"
 
+_Static_assert(SECRETS_DATA_KEY_SIZE == KEYWRAP_KEY_SIZE, "a data key is what keywrap wraps");
+
 typedef struct server {
+        const char *state_dir;
         store *store;
         ca *ca;
         char *ca_pem;
@@ -146,6 +152,147 @@ done:
         wire_report_done(&m);
 }
 
+/* Why a stored data key did not open, for a 500: no key material in it. */
+static const char *data_key_error(int r) {
+        switch (r) {
+        case -EKEYREJECTED:
+                return "it does not decrypt with the master key (another key, or a row tampered with or moved from "
+                       "another database)";
+        case -EBADMSG:
+                return "the stored ciphertext is malformed";
+        default:
+                return strerror(-r);
+        }
+}
+
+/* The request's checks that need no secret: the host is the body's, enrolled with the very
+ * certificate presented (one replaced by `agentctl enroll --force` is worth nothing here), and
+ * every database is placed on it. 0, or the status with a reply sent. */
+static int check_data_keys_request(server *srv, https_request *r, X509 *cert, const char *peer,
+                                   const wire_data_keys_request *m) {
+        _cleanup_free_ char *expected = mtls_host_name(m->host, ca_domain(srv->ca));
+        _cleanup_(stored_host_done) stored_host host = {};
+        char fingerprint[65];
+        int k;
+
+        if (strcasecmp(peer, expected) != 0) {
+                https_reply_error(r, 403, "client certificate '%s' may not ask for the data keys of host '%s' (that needs '%s')",
+                                  peer, m->host, expected);
+                return 403;
+        }
+        k = store_load_host(srv->store, m->host, &host);
+        if (k == -ENOENT) {
+                https_reply_error(r, 403, "host '%s' is not enrolled", m->host);
+                return 403;
+        }
+        if (k < 0) {
+                https_reply_error(r, 500, "cannot read the state store: %s", strerror(-k));
+                return 500;
+        }
+        if (x509_cert_fingerprint(cert, fingerprint) < 0 || !streq(fingerprint, host.cert_fingerprint)) {
+                https_reply_error(r, 403, "the certificate presented is not the one host '%s' last enrolled with", m->host);
+                return 403;
+        }
+        for (size_t i = 0; i < m->n_databases; i++) {
+                k = store_database_placed_on(srv->store, m->databases[i], m->host);
+                if (k < 0) {
+                        https_reply_error(r, 500, "cannot read the state store: %s", strerror(-k));
+                        return 500;
+                }
+                if (k == 0) {
+                        https_reply_error(r, 403, "database '%s' is not placed on host '%s'", m->databases[i], m->host);
+                        return 403;
+                }
+        }
+        return 0;
+}
+
+/* Each requested database's data key, opened with the master key: every missing one is a 404
+ * before any that does not open is a 500. 0, or the status with a reply sent; keys is wiped by
+ * the caller either way. */
+static int open_data_keys(server *srv, https_request *r, const wire_data_keys_request *m,
+                          uint8_t (*keys)[SECRETS_DATA_KEY_SIZE]) {
+        _cleanup_(secrets_closep) secrets *x = NULL;
+        _cleanup_free_ char *err = NULL;
+        size_t broken = SIZE_MAX;
+        int k, broken_r = 0;
+
+        /* Opened per request: the master key stays in memory only while it is needed. */
+        k = secrets_open(srv->store, srv->state_dir, &x, &err);
+        if (k < 0) {
+                https_reply_error(r, 500, "%s", err ? err : strerror(-k));
+                return 500;
+        }
+        for (size_t i = 0; i < m->n_databases; i++) {
+                k = secrets_get_data_key(x, m->databases[i], keys[i]);
+                if (k == -ENOENT) {
+                        https_reply_error(r, 404, "database '%s' has no data key yet: run infrastream-controller apply",
+                                          m->databases[i]);
+                        return 404;
+                }
+                if (k < 0 && broken == SIZE_MAX) {
+                        broken = i;
+                        broken_r = k;
+                }
+        }
+        if (broken != SIZE_MAX) {
+                https_reply_error(r, 500, "cannot open the data key of database '%s': %s", m->databases[broken],
+                                  data_key_error(broken_r));
+                return 500;
+        }
+        return 0;
+}
+
+/* POST /v1/data-keys: the data keys of databases placed on the asking host, each wrapped to the
+ * public key of the certificate it presents, under the database's key as context. Neither a key
+ * nor a wrapped key is ever logged. */
+static void handle_data_keys(https_request *r, void *userdata) {
+        server *srv = userdata;
+        X509 *cert = https_request_peer_cert(r);
+        const char *peer = https_request_peer_name(r), *body;
+        _cleanup_free_ char *err = NULL;
+        uint8_t (*keys)[SECRETS_DATA_KEY_SIZE] = NULL;
+        wire_data_keys_request m = {};
+        wire_data_keys_response resp = {};
+        size_t size = 0;
+        int k;
+
+        if (!cert || !peer) {
+                https_reply_error(r, 403, "a data key request needs the host's client certificate (the one it enrolled with)");
+                return;
+        }
+        body = https_request_body(r, &size);
+        k = wire_data_keys_request_decode(body ? body : "", body ? size : 0, &m, &err);
+        if (k < 0) {
+                https_reply_error(r, k == -E2BIG ? 413 : 400, "%s", err ? err : "malformed data key request");
+                return;
+        }
+        keys = xcalloc(m.n_databases, sizeof(*keys));
+        if (check_data_keys_request(srv, r, cert, peer, &m) != 0 || open_data_keys(srv, r, &m, keys) != 0)
+                goto done;
+
+        resp = (wire_data_keys_response) { .host = xstrdup(m.host), .keys = xcalloc(m.n_databases, sizeof(wire_data_key)) };
+        for (size_t i = 0; i < m.n_databases; i++) {
+                wire_data_key *dk = &resp.keys[resp.n_keys++];
+
+                dk->database = xstrdup(m.databases[i]);
+                k = keywrap_seal(X509_get0_pubkey(cert), m.databases[i], keys[i], &dk->wrapped_key, &err);
+                if (k < 0) {
+                        https_reply_error(r, 500, "cannot wrap the data key of database '%s' to host '%s': %s",
+                                          m.databases[i], m.host, err);
+                        goto done;
+                }
+        }
+        fprintf(stderr, "data keys for host '%s': %zu database%s, to %s\n", m.host, resp.n_keys,
+                resp.n_keys == 1 ? "" : "s", https_request_peer_address(r));
+        https_reply_json(r, 200, wire_data_keys_response_to_json(&resp));
+done:
+        explicit_bzero(keys, m.n_databases * sizeof(*keys));
+        free(keys);
+        wire_data_keys_request_done(&m);
+        wire_data_keys_response_done(&resp);
+}
+
 static void on_signal(evutil_socket_t sig, short events, void *userdata) {
         server *srv = userdata;
 
@@ -171,7 +318,7 @@ int serve_run(const serve_options *o, char **ret_error) {
         https_server *hs = NULL;
         https_limits limits = { .max_body = SERVE_MAX_BODY, .max_headers = SERVE_MAX_HEADERS,
                                 .timeout_seconds = SERVE_TIMEOUT, .max_connections = SERVE_MAX_CONNECTIONS };
-        server srv = {};
+        server srv = { .state_dir = o->state_dir };
         int r, port = 0;
 
         r = ca_load(o->state_dir, &srv.ca, ret_error);
@@ -223,6 +370,7 @@ int serve_run(const serve_options *o, char **ret_error) {
         https_server_route(hs, "GET", "/v1/ca", handle_ca, &srv);
         https_server_route(hs, "POST", "/v1/enroll", handle_enroll, &srv);
         https_server_route(hs, "POST", "/v1/report", handle_report, &srv);
+        https_server_route(hs, "POST", "/v1/data-keys", handle_data_keys, &srv);
         r = https_server_listen(hs, o->listen, &port, &err);
         if (r < 0) {
                 *ret_error = err ? TAKE_PTR(err) : xasprintf("cannot listen on %s: %s", o->listen, strerror(-r));

@@ -1,5 +1,6 @@
 /* infrastream-controller serve: the controller's HTTPS endpoint for agents — the CA (with the
- * token binding), enrollment and status reports — on libevent, until SIGTERM/SIGINT. */
+ * token binding), enrollment, status reports and the databases' data keys — on libevent, until
+ * SIGTERM/SIGINT. */
 #pragma once
 
 #include <stdint.h>

@@ -5,7 +5,7 @@
 #include "macro.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 struct store {
         sqlite3 *db;
@@ -48,6 +48,11 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
         /* 3 → 4: one sealed pgBackRest repository passphrase per database. Never deleted: the
          * repository outlives the database (and its backups being disabled). */
         ("CREATE TABLE IF NOT EXISTS backup_passphrases ("
+         "  database_key TEXT PRIMARY KEY, ciphertext BLOB NOT NULL, created INTEGER NOT NULL);"),
+        /* 4 → 5: one sealed data key per database (its storage's encryption). Never deleted: the
+         * encrypted data outlives the database's removal from the manifests, and only this key
+         * opens it when the database comes back. */
+        ("CREATE TABLE IF NOT EXISTS data_keys ("
          "  database_key TEXT PRIMARY KEY, ciphertext BLOB NOT NULL, created INTEGER NOT NULL);"),
 };
 
@@ -775,14 +780,15 @@ int store_load_backup_passphrases(store *s, stored_passphrase **ret, size_t *ret
         return 0;
 }
 
-int store_load_backup_passphrase(store *s, const char *database_key, stored_passphrase *ret) {
+/* One sealed row of table (backup_passphrases, data_keys: the same columns) by its database. */
+static int load_sealed_row(store *s, const char *table, const char *database_key, stored_passphrase *ret) {
+        _cleanup_free_ char *sql = xasprintf("SELECT ciphertext, created FROM %s WHERE database_key = ?1", table);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         const void *blob;
         size_t size;
         int rc;
 
-        if (sqlite3_prepare_v2(s->db, "SELECT ciphertext, created FROM backup_passphrases WHERE database_key = ?1", -1,
-                               &st, NULL) != SQLITE_OK)
+        if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
                 return sql_error(s->db);
         sqlite3_bind_text(st, 1, database_key, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
@@ -797,6 +803,23 @@ int store_load_backup_passphrase(store *s, const char *database_key, stored_pass
         if (size > 0)
                 memcpy(ret->ciphertext, blob, size);
         return 0;
+}
+
+static int insert_sealed_row(store *s, const char *table, const stored_passphrase *x) {
+        _cleanup_free_ char *sql = xasprintf("INSERT INTO %s (database_key, ciphertext, created) VALUES (?1, ?2, ?3)",
+                                             table);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+        if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+                return sql_error(s->db);
+        sqlite3_bind_text(st, 1, x->database_key, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, x->ciphertext, (int) x->ciphertext_size, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, x->created);
+        return sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(s->db);
+}
+
+int store_load_backup_passphrase(store *s, const char *database_key, stored_passphrase *ret) {
+        return load_sealed_row(s, "backup_passphrases", database_key, ret);
 }
 
 void stored_passphrase_done(stored_passphrase *x) {
@@ -814,14 +837,30 @@ void stored_passphrases_free(stored_passphrase *x, size_t n) {
 }
 
 int store_insert_backup_passphrase(store *s, const stored_passphrase *x) {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        return insert_sealed_row(s, "backup_passphrases", x);
+}
 
-        if (sqlite3_prepare_v2(s->db,
-                               "INSERT INTO backup_passphrases (database_key, ciphertext, created) VALUES (?1, ?2, ?3)",
-                               -1, &st, NULL) != SQLITE_OK)
+/* --- schema v5 --------------------------------------------------------------------------------- */
+
+int store_load_data_key(store *s, const char *database_key, stored_data_key *ret) {
+        return load_sealed_row(s, "data_keys", database_key, ret);
+}
+
+int store_insert_data_key(store *s, const stored_data_key *x) {
+        return insert_sealed_row(s, "data_keys", x);
+}
+
+int store_database_placed_on(store *s, const char *database_key, const char *host) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int rc;
+
+        if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM placements WHERE database = ?1 AND host = ?2", -1, &st, NULL) !=
+            SQLITE_OK)
                 return sql_error(s->db);
-        sqlite3_bind_text(st, 1, x->database_key, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 2, x->ciphertext, (int) x->ciphertext_size, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, x->created);
-        return sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(s->db);
+        sqlite3_bind_text(st, 1, database_key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                return 1;
+        return rc == SQLITE_DONE ? 0 : sql_error(s->db);
 }

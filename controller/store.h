@@ -156,3 +156,17 @@ int store_load_backup_passphrases(store *s, stored_passphrase **ret, size_t *ret
 int store_load_backup_passphrase(store *s, const char *database_key, stored_passphrase *ret);
 /* -EEXIST when the database has one already. */
 int store_insert_backup_passphrase(store *s, const stored_passphrase *x);
+
+/* --- schema v5: the databases' data keys ----------------------------------------------------- */
+
+/* A database's data key (disk encryption) as stored: a row like a passphrase's, the ciphertext
+ * opaque here (secrets.c). No delete either: the encrypted data outlives the database's removal
+ * from the manifests. Freed with stored_passphrase_done(). */
+typedef stored_passphrase stored_data_key;
+
+/* -ENOENT when the database has none. */
+int store_load_data_key(store *s, const char *database_key, stored_data_key *ret);
+/* -EEXIST when the database has one already. */
+int store_insert_data_key(store *s, const stored_data_key *x);
+/* 1 when the recorded placements put database_key (any member) on host, 0 when not. */
+int store_database_placed_on(store *s, const char *database_key, const char *host);

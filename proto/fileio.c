@@ -1,6 +1,7 @@
 /* File helpers in the manner of systemd's fileio.c: compare first, then temp + fsync + rename. */
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -185,6 +186,24 @@ int mkdir_p(const char *path, mode_t mode) {
                 *s = '/';
         }
         if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int mkdir_root(const char *path) {
+        struct stat st;
+        bool made = stat(path, &st) < 0;
+        int r = mkdir_p(path, 0755);
+
+        if (r >= 0 && made && chmod(path, 0755) < 0)
+                r = -errno;
+        return r;
+}
+
+int mkdir_owned(const char *path, mode_t mode, uid_t uid, gid_t gid) {
+        if (mkdir(path, mode) < 0 && errno != EEXIST)
+                return -errno;
+        if (chown(path, uid, gid) < 0 || chmod(path, mode) < 0)
                 return -errno;
         return 0;
 }

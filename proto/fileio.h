@@ -23,6 +23,11 @@ int write_file_atomic_owned(const char *path, const void *data, size_t size, mod
 
 /* mkdir -p with the given mode for directories it creates. */
 int mkdir_p(const char *path, mode_t mode);
+/* A root other users traverse (data root, backup root): mkdir -p, and 0755 when it was created
+ * here (whatever the umask); an existing one is left as the operator made it. */
+int mkdir_root(const char *path);
+/* path as a directory of uid:gid with exactly mode, created when missing (its parent must exist). */
+int mkdir_owned(const char *path, mode_t mode, uid_t uid, gid_t gid);
 /* Create path (0600) for a new key, never replacing one: O_EXCL, so a key agents may already
  * trust is never overwritten and a racing second run stops here. An empty file left by a run that
  * crashed before writing is claimed again. Returns the fd, or -EEXIST / -errno. */

@@ -187,23 +187,32 @@ static struct bufferevent *request_bev(https_request *r) {
         return evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
 }
 
-const char *https_request_peer_name(https_request *r) {
-        _cleanup_(X509_freep) X509 *peer = NULL;
-        _cleanup_free_ char *error = NULL;
+X509 *https_request_peer_cert(https_request *r) {
         struct bufferevent *bev;
-        char **names = NULL;
-        size_t n = 0;
+        X509 *peer;
         SSL *ssl;
 
-        if (r->peer_name_done)
-                return r->peer_name;
-        r->peer_name_done = true;
         if (r->local || !(bev = request_bev(r)) || !(ssl = bufferevent_openssl_get_ssl(bev)))
                 return NULL;
         /* The handshake refused certificates that do not verify when one is required; where one
          * is optional, a failed verification must not pass for an identity either. */
-        peer = SSL_get1_peer_certificate(ssl);
+        peer = SSL_get0_peer_certificate(ssl);
         if (!peer || SSL_get_verify_result(ssl) != X509_V_OK)
+                return NULL;
+        return peer;
+}
+
+const char *https_request_peer_name(https_request *r) {
+        _cleanup_free_ char *error = NULL;
+        char **names = NULL;
+        size_t n = 0;
+        X509 *peer;
+
+        if (r->peer_name_done)
+                return r->peer_name;
+        r->peer_name_done = true;
+        peer = https_request_peer_cert(r);
+        if (!peer)
                 return NULL;
         if (x509_cert_dns_names(peer, &names, &n, &error) < 0 || n == 0) {
                 x509_names_free(names, n);

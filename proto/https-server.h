@@ -79,6 +79,9 @@ const char *https_request_body(https_request *r, size_t *ret_size); /* NUL-termi
 /* The verified client certificate's identity (first DNS subjectAltName), or NULL when the peer
  * presented none (or this is the Unix socket). */
 const char *https_request_peer_name(https_request *r);
+/* That certificate itself (borrowed: valid until the reply, never freed by the caller), or NULL
+ * as above. */
+X509 *https_request_peer_cert(https_request *r);
 /* "10.0.0.2:51234", or "unix" */
 const char *https_request_peer_address(https_request *r);
 /* For Unix socket connections: the peer's credentials. false on TCP. */

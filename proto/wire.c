@@ -186,6 +186,64 @@ static int field_pem(jsondec *d, json_object *o, const char *key, const char *ty
         return 0;
 }
 
+/* "org/ou/env/project/db": exactly five host-name labels joined by '/', the key the controller
+ * keeps a database's data key under and the context it is wrapped for. */
+static bool is_database_key(const char *s) {
+        size_t n_labels = 0;
+
+        for (const char *p = s;; p++) {
+                const char *end = strchrnul(p, '/');
+                char label[64];
+
+                if (end == p || (size_t) (end - p) >= sizeof(label))
+                        return false;
+                memcpy(label, p, (size_t) (end - p));
+                label[end - p] = '\0';
+                if (!is_host_label(label) || ++n_labels > 5)
+                        return false;
+                if (!*end)
+                        return n_labels == 5;
+                p = end;
+        }
+}
+
+static int fail_database_key(jsondec *d, const char *key) {
+        _cleanup_free_ char *e = jsondec_echo(key);
+
+        return jsondec_fail(d, "'%s' is not a database key (five DNS labels joined by '/': org/ou/env/project/db)",
+                            e);
+}
+
+/* Database keys strictly increasing in byte order: one entry per database, in one order. The
+ * failure is at the current path, the later of the two. */
+static int check_database_order(jsondec *d, const char *prev, const char *cur) {
+        _cleanup_free_ char *e = NULL;
+        int cmp = strcmp(prev, cur);
+
+        if (cmp < 0)
+                return 0;
+        e = jsondec_echo(cur);
+        if (cmp == 0)
+                return jsondec_fail(d, "duplicate database '%s'", e);
+        return jsondec_fail(d, "'%s' is out of order: database keys must be sorted", e);
+}
+
+/* Standard base64 with its padding (RFC 4648 section 4): the form keywrap_seal() writes. Only
+ * keywrap_open() says whether it is a wrapped key. */
+static bool is_padded_base64(const char *s) {
+        size_t n = strlen(s), pad = 0;
+
+        if (n == 0 || n % 4 != 0)
+                return false;
+        while (pad < 2 && s[n - 1 - pad] == '=')
+                pad++;
+        for (size_t i = 0; i < n - pad; i++)
+                if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+                      s[i] == '+' || s[i] == '/'))
+                        return false;
+        return true;
+}
+
 /* ---- lifetimes ----------------------------------------------------------------------------- */
 
 void wire_ca_done(wire_ca *m) {
@@ -237,6 +295,22 @@ void wire_report_done(wire_report *m) {
         free(m->last_error);
         json_object_put(m->status);
         *m = (wire_report) {};
+}
+
+void wire_data_keys_request_done(wire_data_keys_request *m) {
+        free(m->host);
+        strv_free_n(m->databases, m->n_databases);
+        *m = (wire_data_keys_request) {};
+}
+
+void wire_data_keys_response_done(wire_data_keys_response *m) {
+        free(m->host);
+        for (size_t i = 0; i < m->n_keys; i++) {
+                free(m->keys[i].database);
+                free(m->keys[i].wrapped_key);
+        }
+        free(m->keys);
+        *m = (wire_data_keys_response) {};
 }
 
 /* ---- encoders ------------------------------------------------------------------------------ */
@@ -294,6 +368,30 @@ json_object *wire_push_response_to_json(const wire_push_response *m) {
         jsonenc_add(o, "csrs", csrs);
         if (m->status.status)
                 jsonenc_add(o, "status", json_object_get(m->status.status));
+        return o;
+}
+
+json_object *wire_data_keys_request_to_json(const wire_data_keys_request *m) {
+        json_object *o = jsonenc_checked(json_object_new_object());
+
+        jsonenc_add(o, "host", jsonenc_string(m->host));
+        jsonenc_add(o, "databases", jsonenc_strv(m->databases, m->n_databases));
+        return o;
+}
+
+json_object *wire_data_keys_response_to_json(const wire_data_keys_response *m) {
+        json_object *o = jsonenc_checked(json_object_new_object());
+        json_object *keys = jsonenc_checked(json_object_new_array_ext((int) m->n_keys));
+
+        jsonenc_add(o, "host", jsonenc_string(m->host));
+        for (size_t i = 0; i < m->n_keys; i++) {
+                json_object *k = jsonenc_checked(json_object_new_object());
+
+                jsonenc_add(k, "database", jsonenc_string(m->keys[i].database));
+                jsonenc_add(k, "wrappedKey", jsonenc_string(m->keys[i].wrapped_key));
+                jsonenc_append(keys, k);
+        }
+        jsonenc_add(o, "keys", keys);
         return o;
 }
 
@@ -489,6 +587,87 @@ static int decode_report(jsondec *d, json_object *o, void *ret) {
 }
 
 DEFINE_WIRE_DECODER(report)
+
+static int decode_data_keys_request(jsondec *d, json_object *o, void *ret) {
+        static const char *const known[] = { "host", "databases" };
+        wire_data_keys_request *m = ret;
+        size_t mark;
+        int r;
+
+        if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
+            (r = field_host(d, o, "host", &m->host)) < 0 ||
+            (r = jsondec_field_strv(d, o, "databases", JSONDEC_TEXT, &m->databases, &m->n_databases)) < 0)
+                return r;
+        if (m->n_databases < 1 || m->n_databases > WIRE_MAX_DATA_KEYS)
+                return jsondec_fail_at(d, "databases", "must list between 1 and %d databases", WIRE_MAX_DATA_KEYS);
+        mark = jsondec_push(d, "databases");
+        for (size_t i = 0; i < m->n_databases && r >= 0; i++) {
+                size_t at = jsondec_push_index(d, i);
+
+                if (!is_database_key(m->databases[i]))
+                        r = fail_database_key(d, m->databases[i]);
+                else if (i > 0)
+                        r = check_database_order(d, m->databases[i - 1], m->databases[i]);
+                jsondec_pop(d, at);
+        }
+        jsondec_pop(d, mark);
+        return r;
+}
+
+DEFINE_WIRE_DECODER(data_keys_request)
+
+static int decode_data_key(jsondec *d, json_object *o, void *elem) {
+        static const char *const known[] = { "database", "wrappedKey" };
+        wire_data_key *k = elem;
+        size_t mark;
+        int r;
+
+        if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
+            (r = jsondec_field_string(d, o, "database", JSONDEC_TEXT, false, &k->database)) < 0)
+                return r;
+        if (!is_database_key(k->database)) {
+                mark = jsondec_push(d, "database");
+                r = fail_database_key(d, k->database);
+                jsondec_pop(d, mark);
+                return r;
+        }
+        /* Never echoed: what a wrapped key holds is for keywrap_open() alone to read. */
+        if ((r = jsondec_field_string(d, o, "wrappedKey", JSONDEC_PEM, false, &k->wrapped_key)) < 0)
+                return r;
+        if (strlen(k->wrapped_key) > WIRE_WRAPPED_KEY_MAX)
+                return jsondec_fail_at(d, "wrappedKey", "longer than %d bytes", WIRE_WRAPPED_KEY_MAX);
+        if (!is_padded_base64(k->wrapped_key))
+                return jsondec_fail_at(d, "wrappedKey", "is not base64 (standard alphabet, padded, one line)");
+        return 0;
+}
+
+static int decode_data_keys_response(jsondec *d, json_object *o, void *ret) {
+        static const char *const known[] = { "host", "keys" };
+        wire_data_keys_response *m = ret;
+        size_t mark;
+        int r;
+
+        if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
+            (r = field_host(d, o, "host", &m->host)) < 0 ||
+            (r = jsondec_field_objects(d, o, "keys", sizeof(wire_data_key), -1, decode_data_key, (void **) &m->keys,
+                                       &m->n_keys)) < 0)
+                return r;
+        if (m->n_keys > WIRE_MAX_DATA_KEYS)
+                return jsondec_fail_at(d, "keys", "must list at most %d keys", WIRE_MAX_DATA_KEYS);
+        /* The request's order, which is sorted. */
+        mark = jsondec_push(d, "keys");
+        for (size_t i = 1; i < m->n_keys && r >= 0; i++) {
+                size_t at = jsondec_push_index(d, i), field = jsondec_push(d, "database");
+
+                r = check_database_order(d, m->keys[i - 1].database, m->keys[i].database);
+                jsondec_pop(d, field);
+                jsondec_pop(d, at);
+        }
+        jsondec_pop(d, mark);
+        return r;
+}
+
+DEFINE_WIRE_DECODER(data_keys_response)
 
 static int decode_error(jsondec *d, json_object *o, void *ret) {
         static const char *const known[] = { "error" };

@@ -6,6 +6,8 @@
  *   agent → controller   GET  /v1/ca?token-id=ID      → wire_ca
  *                        POST /v1/enroll  wire_enroll_request → wire_enroll_response
  *                        POST /v1/report  wire_report (mTLS, host certificate) → 204
+ *                        POST /v1/data-keys  wire_data_keys_request (mTLS, host certificate)
+ *                                            → wire_data_keys_response
  *   controller → agent   POST /v1/desired-state  signed document → wire_push_response
  *                        GET  /v1/status  → wire_report (the same status the agent reports)
  *   any error            {"error": "message"} with a 4xx/5xx status */
@@ -100,18 +102,49 @@ typedef struct wire_push_response {
                                * when absent. The encoder writes only status.status. */
 } wire_push_response;
 
+/* POST /v1/data-keys: the wrapped data keys of databases placed on the asking host, to unlock their
+ * encrypted storage (first provisioning and after every reboot: the host never stores them).
+ * Request: {"host": "db1", "databases": ["org/ou/env/project/db", ...]}: 1..WIRE_MAX_DATA_KEYS
+ * distinct database keys, sorted. Response: {"host": "db1", "keys": [{"database": "org/ou/env/
+ * project/db", "wrappedKey": "<keywrap.h base64>"}, ...]}: one per requested database, same order.
+ * A database key is five DNS labels joined by '/'; a wrapped key is checked for form only
+ * (base64, at most WIRE_WRAPPED_KEY_MAX characters): only keywrap_open() can say more. */
+#define WIRE_MAX_DATA_KEYS 256
+#define WIRE_WRAPPED_KEY_MAX 4096
+
+typedef struct wire_data_keys_request {
+        char *host;
+        char **databases;
+        size_t n_databases;
+} wire_data_keys_request;
+
+typedef struct wire_data_key {
+        char *database;
+        char *wrapped_key;
+} wire_data_key;
+
+typedef struct wire_data_keys_response {
+        char *host;
+        wire_data_key *keys;
+        size_t n_keys;
+} wire_data_keys_response;
+
 void wire_ca_done(wire_ca *m);
 void wire_facts_done(wire_facts *f);
 void wire_enroll_request_done(wire_enroll_request *m);
 void wire_enroll_response_done(wire_enroll_response *m);
 void wire_push_response_done(wire_push_response *m);
 void wire_report_done(wire_report *m);
+void wire_data_keys_request_done(wire_data_keys_request *m);
+void wire_data_keys_response_done(wire_data_keys_response *m);
 
 /* Encoders return a new json_object (or a string with _text). */
 json_object *wire_ca_to_json(const wire_ca *m);
 json_object *wire_enroll_request_to_json(const wire_enroll_request *m);
 json_object *wire_enroll_response_to_json(const wire_enroll_response *m);
 json_object *wire_push_response_to_json(const wire_push_response *m);
+json_object *wire_data_keys_request_to_json(const wire_data_keys_request *m);
+json_object *wire_data_keys_response_to_json(const wire_data_keys_response *m);
 
 /* Decoders: 0, or -EBADMSG / -E2BIG with *ret_error naming the field. */
 int wire_ca_decode(const char *json, size_t size, wire_ca *ret, char **ret_error);
@@ -119,6 +152,8 @@ int wire_enroll_request_decode(const char *json, size_t size, wire_enroll_reques
 int wire_enroll_response_decode(const char *json, size_t size, wire_enroll_response *ret, char **ret_error);
 int wire_push_response_decode(const char *json, size_t size, wire_push_response *ret, char **ret_error);
 int wire_report_decode(const char *json, size_t size, wire_report *ret, char **ret_error);
+int wire_data_keys_request_decode(const char *json, size_t size, wire_data_keys_request *ret, char **ret_error);
+int wire_data_keys_response_decode(const char *json, size_t size, wire_data_keys_response *ret, char **ret_error);
 /* {"error": "..."} → the message, or NULL when the body is not one. */
 char *wire_error_message(const char *json, size_t size);
 int wire_error_decode(const char *json, size_t size, char **ret_message, char **ret_error);

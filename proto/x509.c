@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509_vfy.h>
 
+#include "fileio.h"
 #include "x509.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509_STORE *, X509_STORE_free);
@@ -157,6 +158,21 @@ int x509_key_from_pem(const char *pem, size_t size, EVP_PKEY **ret, char **ret_e
         }
         *ret = k;
         return 0;
+}
+
+int x509_key_from_file(const char *path, EVP_PKEY **ret, char **ret_error) {
+        _cleanup_free_ char *pem = NULL;
+        size_t size = 0;
+        int r;
+
+        r = read_full_file(path, X509_PEM_MAX, &pem, &size);
+        if (r < 0) {
+                set_error(ret_error, xasprintf("cannot read %s: %s", path, strerror(-r)));
+                return r;
+        }
+        r = x509_key_from_pem(pem, size, ret, ret_error);
+        explicit_bzero(pem, size);
+        return r;
 }
 
 /* Copy what a PEM writer left in a memory BIO into a malloc'd string. */

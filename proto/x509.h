@@ -45,6 +45,9 @@ int x509_cert_from_pem(const char *pem, X509 **ret, char **ret_error);
 int x509_req_from_pem(const char *pem, X509_REQ **ret, char **ret_error);
 /* A PEM private key (no passphrase: a daemon never prompts). The caller wipes pem. */
 int x509_key_from_pem(const char *pem, size_t size, EVP_PKEY **ret, char **ret_error);
+/* The same from a file, whose text is wiped once parsed. -errno with "cannot read <path>: ..." when
+ * it cannot be read; x509_key_from_pem()'s errors (-EBADMSG: not a key) otherwise. */
+int x509_key_from_file(const char *path, EVP_PKEY **ret, char **ret_error);
 /* PEM text (malloc'd, NUL-terminated). The key's text is a secret: erase it (explicit_bzero with
  * *ret_size) before freeing. */
 char *x509_cert_to_pem(X509 *x);

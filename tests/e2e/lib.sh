@@ -35,10 +35,13 @@ e2e_cleanup() {
                 [ -f "$SCRATCH/$h/agent.pid" ] && kill -TERM "$(cat "$SCRATCH/$h/agent.pid")" 2>/dev/null
         done
         [ -f "$SCRATCH/ctl/serve.pid" ] && kill -TERM "$(cat "$SCRATCH/ctl/serve.pid")" 2>/dev/null
-        for d in "$SCRATCH"/*/data/*/data; do
+        for d in "$SCRATCH"/*/data/*/data "$SCRATCH"/*/disk/data/*/data "$SCRATCH"/*/plain/data; do
                 [ -f "$d/postmaster.pid" ] && as_postgres "$PGBIN/pg_ctl" stop -m immediate -D "$d" >/dev/null 2>&1
         done
         wait 2>/dev/null
+        for d in "$SCRATCH"/*/disk "$SCRATCH"/*/plain; do
+                mountpoint -q "$d" && umount "$d"
+        done
         for h in ctl $E2E_HOSTS sw; do ip netns del "$E2E-$h" 2>/dev/null; done
         if [ -n "${E2E_KEEP:-}" ]; then echo "# kept $SCRATCH"; else rm -rf "$SCRATCH"; fi
 }
@@ -59,6 +62,11 @@ e2e_commit() {
 # e2e_controller: init, serve in ctl (log in ctl/serve.log), wait until it answers.
 e2e_controller() {
         "$CONTROLLER" init --state-dir "$SCRATCH/ctl/state" >"$SCRATCH/ctl/init.log" 2>&1 || return 1
+        e2e_serve
+}
+
+# e2e_serve: (again) the controller's server in ctl; e2e_serve_stop: stop it.
+e2e_serve() {
         ip netns exec "$E2E-ctl" "$CONTROLLER" serve --listen 10.99.0.1:8443 --state-dir "$SCRATCH/ctl/state" \
                 >>"$SCRATCH/ctl/serve.log" 2>&1 &
         echo $! >"$SCRATCH/ctl/serve.pid"
@@ -70,10 +78,44 @@ e2e_controller() {
         return 1
 }
 
+e2e_serve_stop() {
+        local pid
+        pid=$(cat "$SCRATCH/ctl/serve.pid")
+        kill -TERM "$pid" 2>/dev/null
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+        rm -f "$SCRATCH/ctl/serve.pid"
+}
+
+# e2e_disk HOST: the host's disk for databases: a sparse ext4 image with the 'encrypt' feature,
+# loop-mounted at HOST/disk, so the agent encrypts with fscrypt as on a real database host.
+# Fails, saying why, when this machine cannot (no loop devices, no fscrypt in the kernel).
+e2e_disk() {
+        local d="$SCRATCH/$1" out
+        mkdir -p "$d/disk"
+        truncate -s 2G "$d/disk.img"
+        out=$(mkfs.ext4 -q -F -O encrypt "$d/disk.img" 2>&1) || { echo "mkfs.ext4 -O encrypt failed: $out"; return 1; }
+        out=$(mount -o loop "$d/disk.img" "$d/disk" 2>&1) || { echo "cannot loop-mount an image: $out"; return 1; }
+        [ -e /sys/fs/ext4/features/encryption ] || { echo "this kernel's ext4 has no encryption"; return 1; }
+}
+
+# e2e_data_root HOST: where HOST's databases live (on its disk when it has one).
+e2e_data_root() {
+        if mountpoint -q "$SCRATCH/$1/disk"; then echo "$SCRATCH/$1/disk/data"; else echo "$SCRATCH/$1/data"; fi
+}
+
 # e2e_agent_config HOST ADDRESS: an agent with its own state, data and apps dirs; the direct
-# service backend; on application hosts a restart command that records each restart.
+# service backend; on application hosts a restart command that records each restart. Data and
+# backups go on the host's disk (e2e_disk) when it has one; without, encryption = none.
 e2e_agent_config() {
-        local h=$1 addr=$2 d="$SCRATCH/$1"
+        local h=$1 addr=$2 d="$SCRATCH/$1" roots
+        if mountpoint -q "$d/disk"; then
+                roots="data-root = $d/disk/data
+backup-root = $d/disk/backup"
+        else
+                roots="data-root = $d/data
+backup-root = $d/backup
+encryption = none"
+        fi
         mkdir -p "$d/units"
         cat >"$d/restart" <<EOS
 #!/bin/sh
@@ -83,7 +125,7 @@ EOS
         cat >"$d/agent.conf" <<EOC
 host = $h
 state-dir = $d/state
-data-root = $d/data
+$roots
 apps-dir = $d/apps
 unit-dir = $d/units
 service-backend = direct
@@ -93,7 +135,6 @@ memory = 2GiB
 cpus = 8
 listen = $addr:7443
 socket = $d/agent.sock
-backup-root = $d/backup
 report-interval = 5
 EOC
 }

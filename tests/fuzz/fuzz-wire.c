@@ -52,6 +52,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                    wire_enroll_response_done, json, size);
         ROUND_TRIP(wire_push_response, wire_push_response_decode, wire_push_response_to_json,
                    wire_push_response_done, json, size);
+        ROUND_TRIP(wire_data_keys_request, wire_data_keys_request_decode, wire_data_keys_request_to_json,
+                   wire_data_keys_request_done, json, size);
+        ROUND_TRIP(wire_data_keys_response, wire_data_keys_response_decode, wire_data_keys_response_to_json,
+                   wire_data_keys_response_done, json, size);
 
         /* The report has no encoder of ours: the kept object must read back the same. */
         if (wire_report_decode(json, size, &report, &error) >= 0) {

@@ -70,6 +70,7 @@ memory = 2GiB
 trust-key = $PUB
 socket = $SCRATCH/$name/agent.sock
 backup-root = $SCRATCH/$name/backup
+encryption = none
 EOC
         printf '%s\n' "$@" >>"$SCRATCH/$name/agent.conf"
         echo "$SCRATCH/$name/agent.conf"

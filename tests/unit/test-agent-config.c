@@ -116,6 +116,38 @@ static void test_bad_values(void **state) {
         expect_error("host = db1\ncpus = 4.5\n", ":2: cpus must be a whole number from 1 to 65536, not '4.5'");
         expect_error("host = db1\nsocket = agent.sock\n", ":2: socket must be an absolute path, not 'agent.sock'");
         expect_error("host = db1\napps-dir = apps\n", ":2: apps-dir must be an absolute path, not 'apps'");
+        expect_error("host = db1\nencryption = yes\n", ":2: encryption must be 'auto', 'fscrypt', 'luks' or 'none', not 'yes'");
+        expect_error("host = db1\nencryption = luks\n",
+                     ": encryption = luks needs data-device (the block device to format and mount at data-root)");
+        expect_error("host = db1\nencryption = fscrypt\ndata-device = /dev/vdb\n",
+                     ": data-device is formatted with LUKS2: it cannot go with encryption = fscrypt");
+        expect_error("host = db1\nencryption = none\ndata-device = /dev/vdb\n",
+                     ": data-device is only used with encryption (LUKS2): remove it or drop encryption = none");
+        expect_error("host = db1\ndata-device = vdb\n", ":2: data-device must be an absolute path, not 'vdb'");
+}
+
+static void test_encryption_keys(void **state) {
+        _cleanup_free_ char *err = NULL;
+        agent_config c = {}, copy = {};
+
+        (void) state;
+        assert_int_equal(load("host = db1\n", &c, &err), 0);
+        assert_int_equal(c.encryption, ENCRYPTION_AUTO); /* encrypted unless stated otherwise */
+        assert_null(c.data_device);
+        agent_config_done(&c);
+        assert_int_equal(load("host = db1\nencryption = none\n", &c, &err), 0);
+        assert_int_equal(c.encryption, ENCRYPTION_NONE);
+        assert_string_equal(encryption_mode_to_string(c.encryption), "none");
+        agent_config_done(&c);
+        assert_int_equal(load("host = db1\nencryption = luks\ndata-device = /dev/vdb\n", &c, &err), 0);
+        assert_int_equal(c.encryption, ENCRYPTION_LUKS);
+        agent_config_copy(&c, &copy);
+        agent_config_done(&c);
+        assert_string_equal(copy.data_device, "/dev/vdb");
+        agent_config_done(&copy);
+        assert_int_equal(load("host = db1\ndata-device = /dev/vdb\n", &c, &err), 0);
+        assert_int_equal(c.encryption, ENCRYPTION_AUTO);
+        agent_config_done(&c);
 }
 
 static void test_did_you_mean(void **state) {
@@ -166,7 +198,13 @@ static void test_status_text(void **state) {
                 " \"commit\": \"abc123\", \"appliedAt\": 1790000000, \"failed\": true, \"lastError\": \"tls x: boom\","
                 " \"databases\": [{\"name\": \"accounts-db\", \"state\": \"running\", \"port\": 5432,"
                 "   \"clients\": [\"10.0.0.3/32\", \"10.0.0.4/32\"], \"roles\": [\"auth-api\"], \"tlsExpires\": null,"
-                "   \"backups\": \"not set up yet\", \"encryption\": \"none (not set up yet)\"}],"
+                "   \"backups\": \"not set up yet\", \"encryption\": {\"mode\": \"none\", \"state\": \"none\"}},"
+                "  {\"name\": \"billing-db\", \"state\": \"stopped\", \"port\": 5433, \"clients\": [], \"roles\": [],"
+                "   \"tlsExpires\": null, \"backups\": \"not set up yet\","
+                "   \"encryption\": {\"mode\": \"fscrypt\", \"state\": \"locked, waiting for controller\"}},"
+                "  {\"name\": \"ledger-db\", \"state\": \"running\", \"port\": 5434, \"clients\": [], \"roles\": [],"
+                "   \"tlsExpires\": null, \"backups\": \"not set up yet\","
+                "   \"encryption\": {\"mode\": \"fscrypt\", \"state\": \"unlocked\"}}],"
                 " \"apps\": [{\"name\": \"auth-api\", \"unit\": \"auth-api.service\","
                 "   \"variables\": [\"DATABASE_CONNECTION_STRING\"], \"lastRestart\": null}],"
                 " \"resources\": [{\"kind\": \"cluster\", \"name\": \"accounts-db\", \"state\": \"unchanged\"},"
@@ -181,7 +219,11 @@ static void test_status_text(void **state) {
                             "identity db1.hosts.example.org (database host), certificate expires 2027-01-15 08:00:00 UTC; "
                             "controller controller.example.org\n"
                             "database accounts-db: running, port 5432, clients 10.0.0.3/32 10.0.0.4/32, roles auth-api, "
-                            "TLS no certificate yet, backups not set up yet, encryption none (not set up yet)\n"
+                            "TLS no certificate yet, backups not set up yet, encryption none\n"
+                            "database billing-db: stopped, port 5433, clients none, roles none, TLS no certificate yet, "
+                            "backups not set up yet, encryption fscrypt: locked, waiting for controller\n"
+                            "database ledger-db: running, port 5434, clients none, roles none, TLS no certificate yet, "
+                            "backups not set up yet, encryption fscrypt (unlocked)\n"
                             "app auth-api: unit auth-api.service, DATABASE_CONNECTION_STRING=(hidden), last restart never\n"
                             "last error: tls x: boom\n"
                             "cluster accounts-db: unchanged\n"
@@ -190,6 +232,10 @@ static void test_status_text(void **state) {
         color = print_status(o, true);
         assert_non_null(strstr(color, "database accounts-db: \033[32mrunning\033[0m"));
         assert_non_null(strstr(color, "tls x: \033[31mfailed\033[0m: boom"));
+        /* Anything but unlocked is red: no encryption at all, or data waiting for its key. */
+        assert_non_null(strstr(color, "encryption \033[31mnone\033[0m\n"));
+        assert_non_null(strstr(color, "encryption \033[31mfscrypt: locked, waiting for controller\033[0m\n"));
+        assert_non_null(strstr(color, "encryption fscrypt (unlocked)\n"));
         json_object_put(o);
 }
 
@@ -211,6 +257,7 @@ int main(void) {
                 cmocka_unit_test(test_defaults),     cmocka_unit_test(test_new_keys),
                 cmocka_unit_test(test_bad_values),   cmocka_unit_test(test_did_you_mean),
                 cmocka_unit_test(test_fingerprint),  cmocka_unit_test(test_status_text),
+                cmocka_unit_test(test_encryption_keys),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

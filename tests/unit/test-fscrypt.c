@@ -399,6 +399,57 @@ static void test_64_byte_key(void **state) {
         explicit_bzero(key, sizeof(key));
 }
 
+static char tool[4096];
+
+/* fscrypttool COMMAND DIR: exit status 0 (want_r 0) with exactly want, or failing (want_r -EIO)
+ * with want in its message. */
+static void assert_tool(const char *command, const char *dir, int want_r, const char *want) {
+        _cleanup_free_ char *out = NULL;
+        int r = run(&out, "'%s' %s '%s'", tool, command, dir);
+        if (r != want_r || (r == 0 ? !streq(out, want) : !strstr(out, want)))
+                fail_msg("fscrypttool %s %s: got %d '%s', want %d '%s'", command, dir, r, out, want_r, want);
+}
+
+/* tests/tools/fscrypttool, which the end-to-end tests lock databases with. */
+static void test_tool(void **state) {
+        const char *builddir = getenv("top_builddir");
+        _cleanup_free_ char *dir = path_in(w.mnt, "tool"), *file = path_in(dir, "f"), *id = NULL, *want = NULL;
+        _cleanup_free_ char *full = path_in(w.mnt, "tool-full"), *full_file = path_in(full, "f");
+        snprintf(tool, sizeof(tool), "%s/tests/tools/fscrypttool", builddir ? builddir : ".");
+        if (access(tool, X_OK) < 0)
+                skip();
+        assert_int_equal(mkdir(dir, 0700), 0);
+        assert_tool("status", dir, 0, "unencrypted");
+        assert_int_equal(run(&id, "'%s' encrypt-random '%s'", tool, dir), 0);
+        assert_int_equal(strlen(id), FSCRYPT_ID_HEX_SIZE - 1);
+        want = xasprintf("encrypted %s present", id);
+        assert_tool("status", dir, 0, want);
+        write_marker_file(file, CONTENT_MARKER "-tool");
+
+        /* Locked as a reboot leaves it: busy while a file is open, then removed. */
+        int busy = open(file, O_RDONLY | O_CLOEXEC);
+        assert_true(busy >= 0);
+        assert_tool("remove-key", dir, 0, "files busy");
+        free(want);
+        want = xasprintf("encrypted %s incompletely-removed", id);
+        assert_tool("status", dir, 0, want);
+        close(busy);
+        assert_tool("remove-key", dir, 0, "removed");
+        free(want);
+        want = xasprintf("encrypted %s absent", id);
+        assert_tool("status", dir, 0, want);
+        assert_int_equal(access(file, F_OK), -1);
+
+        /* Errors say why and fail. */
+        assert_tool("remove-key", dir, -EIO, "does not have fscrypt key");
+        assert_tool("remove-key", w.mnt, -EIO, "is not encrypted");
+        assert_int_equal(mkdir(full, 0700), 0);
+        write_marker_file(full_file, CONTROL_MARKER);
+        assert_tool("encrypt-random", full, -EIO, "is not empty and not encrypted");
+        assert_tool("status", w.tmpfs_mnt, 0, "unencrypted");
+        assert_tool("status", "/nonexistent-fscrypt-dir", -EIO, "cannot open /nonexistent-fscrypt-dir");
+}
+
 int main(void) {
         _cleanup_free_ char *why = world_init();
         if (why) {
@@ -412,6 +463,7 @@ int main(void) {
                 cmocka_unit_test(test_lock_unlock),
                 cmocka_unit_test(test_not_empty_refused),
                 cmocka_unit_test(test_64_byte_key),
+                cmocka_unit_test(test_tool),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
         world_done();

@@ -1,27 +1,23 @@
 /* The mutual-TLS transport for real: a CA with a name constraint, controller and host identities
- * and a foreign CA are made here with OpenSSL; the https-server runs its event loop in a thread
- * on 127.0.0.1 and the https-client calls it. Identities, refusals (no certificate, foreign CA,
- * wrong peer name), limits, routing, deferred replies, the Unix socket's peer credentials and
- * many concurrent calls. */
+ * and a foreign CA are made with OpenSSL (mtls-fixture.c); the https-server runs its event loop in
+ * a thread on 127.0.0.1 and the https-client calls it. Identities, refusals (no certificate,
+ * foreign CA, wrong peer name), limits, routing, deferred replies, the Unix socket's peer
+ * credentials and many concurrent calls. */
 #include "unit.h"
 
-#include <ftw.h>
-#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <json-c/json.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "fileio.h"
 #include "https-client.h"
 #include "https-server.h"
+#include "mtls-fixture.h"
 #include "wire.h"
 #include "x509.h"
 
@@ -31,97 +27,14 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(SSL_CTX *, SSL_CTX_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 
-/* ---- certificates -------------------------------------------------------------------------- */
-
-static void add_ext(X509 *x, X509 *issuer, int nid, const char *value) {
-        X509V3_CTX ctx;
-        X509_EXTENSION *e;
-
-        X509V3_set_ctx_nodb(&ctx);
-        X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
-        e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-        assert_non_null(e);
-        assert_int_equal(X509_add_ext(x, e, -1), 1);
-        X509_EXTENSION_free(e);
-}
-
-/* A CA (issuer NULL: self-signed, permitted subtree DOMAIN) or a leaf for name with EKU
- * serverAuth + clientAuth, the shape controller/ca.c gives the mutual-TLS identities. */
-static X509 *make_cert(EVP_PKEY *key, const char *name, X509 *issuer, EVP_PKEY *issuer_key) {
-        X509 *x = X509_new();
-        X509_NAME *subject;
-        _cleanup_free_ char *san = NULL;
-
-        assert_non_null(x);
-        assert_int_equal(X509_set_version(x, 2), 1);
-        assert_int_equal(x509_set_random_serial(x), 0);
-        assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -60));
-        assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
-        assert_int_equal(X509_set_pubkey(x, key), 1);
-        subject = X509_get_subject_name(x);
-        assert_int_equal(X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, (const unsigned char *) name, -1,
-                                                    -1, 0),
-                         1);
-        assert_int_equal(X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : subject), 1);
-        add_ext(x, issuer, NID_subject_key_identifier, "hash");
-        if (!issuer) {
-                add_ext(x, NULL, NID_basic_constraints, "critical,CA:TRUE");
-                add_ext(x, NULL, NID_key_usage, "critical,keyCertSign,cRLSign");
-                add_ext(x, NULL, NID_name_constraints, "critical,permitted;DNS:" DOMAIN);
-        } else {
-                san = xasprintf("DNS:%s", name);
-                add_ext(x, issuer, NID_authority_key_identifier, "keyid:always");
-                add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
-                add_ext(x, issuer, NID_key_usage, "critical,digitalSignature");
-                add_ext(x, issuer, NID_ext_key_usage, "serverAuth,clientAuth");
-                add_ext(x, issuer, NID_subject_alt_name, san);
-        }
-        assert_true(X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0);
-        return x;
-}
-
-typedef struct identity {
-        char *cert, *key; /* files */
-} identity;
-
 static char dir[64];
-
-static void write_pem(const char *path, X509 *x, EVP_PKEY *k) {
-        FILE *f = fopen(path, "we");
-
-        assert_non_null(f);
-        if (x)
-                assert_int_equal(PEM_write_X509(f, x), 1);
-        if (k)
-                assert_int_equal(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
-        assert_int_equal(fclose(f), 0);
-}
-
-static identity issue(const char *name, X509 *ca, EVP_PKEY *ca_key, const char *tag) {
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *k = x509_generate_ec_key();
-        _cleanup_(X509_freep) X509 *x = NULL;
-        identity id = {
-                .cert = xasprintf("%s/%s.crt", dir, tag),
-                .key = xasprintf("%s/%s.key", dir, tag),
-        };
-
-        assert_non_null(k);
-        x = make_cert(k, name, ca, ca_key);
-        write_pem(id.cert, x, NULL);
-        write_pem(id.key, NULL, k);
-        return id;
-}
-
 static char *ca_pem, *ca_file, *foreign_ca_pem;
 static identity controller, host, foreign_controller, foreign_host;
 
 /* ---- the server under test ----------------------------------------------------------------- */
 
 typedef struct server {
-        struct event_base *base;
-        https_server *https;
-        pthread_t thread;
-        int port;
+        test_server t;
         char *socket_path;
         https_request *pending; /* held by /v1/later until the timer answers it */
 } server;
@@ -177,7 +90,7 @@ static void on_later(https_request *r, void *userdata) {
 
         https_request_hold(r);
         s->pending = r;
-        event_base_once(s->base, -1, EV_TIMEOUT, answer_later, s, &tv);
+        event_base_once(s->t.base, -1, EV_TIMEOUT, answer_later, s, &tv);
 }
 
 /* Held, then answered before the handler returns: still exactly one answer, nothing freed twice. */
@@ -198,94 +111,62 @@ static void on_never(https_request *r, void *userdata) {
         https_request_hold(r); /* answered by nobody: the client times out, the server frees it */
 }
 
-static void *run_loop(void *arg) {
-        server *s = arg;
-
-        event_base_loop(s->base, EVLOOP_NO_EXIT_ON_EMPTY);
-        return NULL;
-}
-
 static server *server_start(const identity *id, bool require_client_cert) {
         server *s = xcalloc(1, sizeof(server));
-        _cleanup_(SSL_CTX_freep) SSL_CTX *ctx = NULL;
         _cleanup_free_ char *err = NULL;
         https_limits limits = { .max_body = MAX_BODY, .max_headers = 8192, .timeout_seconds = 10 };
 
-        if (mtls_server_ctx(id->cert, id->key, ca_file, require_client_cert, &ctx, &err) < 0)
-                fail_msg("%s", err);
-        s->base = event_base_new();
-        assert_non_null(s->base);
-        s->https = https_server_new(s->base, ctx, &limits);
-        assert_non_null(s->https);
-        https_server_route(s->https, "POST", "/v1/echo", on_echo, s);
-        https_server_route(s->https, "GET", "/v1/echo", on_echo, s);
-        https_server_route(s->https, "GET", "/v1/big", on_big, s);
-        https_server_route(s->https, "POST", "/v1/refuse", on_refuse, s);
-        https_server_route(s->https, "GET", "/v1/later", on_later, s);
-        https_server_route(s->https, "GET", "/v1/never", on_never, s);
-        https_server_route(s->https, "GET", "/v1/hold-and-answer", on_hold_and_answer, s);
-        https_server_route(s->https, "GET", "/v1/forget", on_forget, s);
-        assert_int_equal(https_server_listen(s->https, "127.0.0.1:0", &s->port, &err), 0);
-        assert_true(s->port > 0);
+        test_server_init(&s->t, id, ca_file, require_client_cert, &limits);
+        https_server_route(s->t.https, "POST", "/v1/echo", on_echo, s);
+        https_server_route(s->t.https, "GET", "/v1/echo", on_echo, s);
+        https_server_route(s->t.https, "GET", "/v1/big", on_big, s);
+        https_server_route(s->t.https, "POST", "/v1/refuse", on_refuse, s);
+        https_server_route(s->t.https, "GET", "/v1/later", on_later, s);
+        https_server_route(s->t.https, "GET", "/v1/never", on_never, s);
+        https_server_route(s->t.https, "GET", "/v1/hold-and-answer", on_hold_and_answer, s);
+        https_server_route(s->t.https, "GET", "/v1/forget", on_forget, s);
         s->socket_path = xasprintf("%s/agent.sock", dir);
-        assert_int_equal(https_server_listen_unix(s->https, s->socket_path, 0660, (gid_t) -1, &err), 0);
-        assert_int_equal(pthread_create(&s->thread, NULL, run_loop, s), 0);
+        assert_int_equal(https_server_listen_unix(s->t.https, s->socket_path, 0660, (gid_t) -1, &err), 0);
+        test_server_run(&s->t);
         return s;
 }
 
 static void server_stop(server *s) {
         struct stat st;
 
-        event_base_loopbreak(s->base);
-        assert_int_equal(pthread_join(s->thread, NULL), 0);
-        https_server_free(s->https);
-        /* Closing connections finishes in the loop (libevent's deferred callbacks and finalizers). */
-        event_base_loop(s->base, EVLOOP_NONBLOCK);
+        test_server_stop(&s->t);
         /* The socket file goes with the server. */
         assert_int_equal(lstat(s->socket_path, &st), -1);
-        event_base_free(s->base);
         free(s->socket_path);
         free(s);
 }
 
 static char *url(const server *s, const char *path) {
-        return xasprintf("https://127.0.0.1:%d%s", s->port, path);
+        return test_server_url(&s->t, path);
 }
 
 /* ---- fixtures ------------------------------------------------------------------------------ */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st, (void) flag, (void) ftw;
-        return remove(path);
-}
 
 static int setup(void **state) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *ca_key = x509_generate_ec_key(), *foreign_key = x509_generate_ec_key();
         _cleanup_(X509_freep) X509 *ca = NULL, *foreign = NULL;
 
         (void) state;
+        fixture_init();
         strcpy(dir, "/tmp/test-https.XXXXXX");
         assert_non_null(mkdtemp(dir));
-        ca = make_cert(ca_key, "Infrastream CA " DOMAIN, NULL, NULL);
-        foreign = make_cert(foreign_key, "Infrastream CA " DOMAIN, NULL, NULL);
+        ca = fixture_make_cert(ca_key, "Infrastream CA " DOMAIN, DOMAIN, NULL, NULL);
+        foreign = fixture_make_cert(foreign_key, "Infrastream CA " DOMAIN, DOMAIN, NULL, NULL);
         ca_pem = x509_cert_to_pem(ca);
         foreign_ca_pem = x509_cert_to_pem(foreign);
         ca_file = xasprintf("%s/ca.crt", dir);
-        write_pem(ca_file, ca, NULL);
-        controller = issue("controller." DOMAIN, ca, ca_key, "controller");
-        host = issue("db1.hosts." DOMAIN, ca, ca_key, "db1");
+        fixture_write_pem(ca_file, ca, NULL);
+        controller = fixture_issue(dir, "controller." DOMAIN, ca, ca_key, "controller");
+        host = fixture_issue(dir, "db1.hosts." DOMAIN, ca, ca_key, "db1");
         /* Same names, another CA: only the trust anchor tells them apart. */
-        foreign_controller = issue("controller." DOMAIN, foreign, foreign_key, "foreign-controller");
-        foreign_host = issue("db1.hosts." DOMAIN, foreign, foreign_key, "foreign-db1");
-        /* Nothing from the environment may redirect the calls. */
-        setenv("https_proxy", "http://127.0.0.1:9", 1);
-        setenv("HTTPS_PROXY", "http://127.0.0.1:9", 1);
+        foreign_controller = fixture_issue(dir, "controller." DOMAIN, foreign, foreign_key, "foreign-controller");
+        foreign_host = fixture_issue(dir, "db1.hosts." DOMAIN, foreign, foreign_key, "foreign-db1");
         return 0;
-}
-
-static void identity_done(identity *id) {
-        free(id->cert);
-        free(id->key);
 }
 
 static int teardown(void **state) {
@@ -297,7 +178,7 @@ static int teardown(void **state) {
         free(ca_pem);
         free(foreign_ca_pem);
         free(ca_file);
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        fixture_remove_tree(dir);
         return 0;
 }
 
@@ -454,7 +335,7 @@ static void test_client_refusals(void **state) {
         https_call_done(&c);
 
         /* TLS 1.2 is not spoken at all. */
-        assert_false(tls12_handshake(s->port));
+        assert_false(tls12_handshake(s->t.port));
 
         /* Nobody listening. */
         c = (https_call) { .method = "GET", .url = "https://127.0.0.1:1/v1/echo", .timeout_ms = 5000 };
@@ -730,7 +611,6 @@ int main(void) {
                 cmocka_unit_test(test_perform_many),
         };
 
-        evthread_use_pthreads();
         if (getenv("TEST_FILTER"))
                 cmocka_set_test_filter(getenv("TEST_FILTER"));
         return cmocka_run_group_tests(tests, setup, teardown);

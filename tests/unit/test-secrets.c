@@ -1,6 +1,7 @@
 /* Unit tests for the secret store: the master key file, sealing and reuse, the AAD binding a
  * ciphertext to its grant, wrong and unusable master keys, pruning, lookup by name, transactions,
- * the schema migration from version 1, the sealed form pinned, and the backup passphrases. */
+ * the schema migration from version 1, the sealed form pinned, the backup passphrases and the
+ * data keys. */
 #include "unit.h"
 
 #include <dirent.h>
@@ -371,7 +372,7 @@ static void test_migration_from_1(void **state) {
         make_v1_store(dir);
         /* Read-only (plan) cannot upgrade, and must not mistake the old store for an empty one. */
         assert_int_equal(store_open(dir, false, true, &s, &err), -ESTALE);
-        assert_non_null(strstr(err, "has schema version 1, older than this controller's 4"));
+        assert_non_null(strstr(err, "has schema version 1, older than this controller's 5"));
         assert_null(s);
         /* A writable open (init, render) upgrades it and keeps what was there. */
         assert_int_equal(store_open(dir, false, false, &s, NULL), 0);
@@ -384,6 +385,7 @@ static void test_migration_from_1(void **state) {
         assert_int_equal(secrets_create_master_key(dir), 1);
         assert_int_equal(secrets_open(s, dir, &x, NULL), 0);
         assert_int_equal(secrets_ensure(x, APP1, DB1, &v), 1);
+        assert_int_equal(secrets_ensure_data_key(x, DB1, NULL), 1);
         secrets_close(x);
         store_close(s);
         /* Upgraded once: now readable read-only. */
@@ -541,6 +543,118 @@ static void test_find_backup_passphrase(void **state) {
         assert_string_equal(err, "database 'accounts-db' has no backup passphrase in project 'fincorp/x/y/z'");
 }
 
+static void test_data_key(void **state) {
+        fixture *f = *state;
+        _cleanup_free_ char *err = NULL;
+        _cleanup_erase_ char *pp = NULL;
+        _cleanup_(stored_passphrase_done) stored_data_key row = {};
+        uint8_t k1[SECRETS_DATA_KEY_SIZE], k2[SECRETS_DATA_KEY_SIZE], k3[SECRETS_DATA_KEY_SIZE],
+                zero[SECRETS_DATA_KEY_SIZE] = {};
+
+        assert_int_equal(secrets_get_data_key(f->x, DB1, k1), -ENOENT);
+        assert_int_equal(secrets_ensure_data_key(f->x, DB1, k1), 1);
+        assert_memory_not_equal(k1, zero, sizeof(k1));
+        /* Created once, the same key afterwards, by either function. */
+        assert_int_equal(secrets_ensure_data_key(f->x, DB1, k2), 0);
+        assert_memory_equal(k1, k2, sizeof(k1));
+        assert_int_equal(secrets_ensure_data_key(f->x, DB1, NULL), 0);
+        memset(k2, 0, sizeof(k2));
+        assert_int_equal(secrets_get_data_key(f->x, DB1, k2), 0);
+        assert_memory_equal(k1, k2, sizeof(k1));
+        /* Sealed, not stored as it is: the row is version || nonce || ciphertext || tag. */
+        assert_int_equal(store_load_data_key(f->s, DB1, &row), 0);
+        assert_int_equal(row.ciphertext_size, 1 + 12 + SECRETS_DATA_KEY_SIZE + 16);
+        assert_null(memmem(row.ciphertext, row.ciphertext_size, k1, sizeof(k1)));
+        assert_int_equal(store_insert_data_key(f->s, &row), -EEXIST);
+        /* Another database, another key; the backup passphrase is another secret. */
+        assert_int_equal(secrets_ensure_data_key(f->x, DB2, k3), 1);
+        assert_memory_not_equal(k1, k3, sizeof(k1));
+        assert_int_equal(secrets_ensure_backup_passphrase(f->x, DB1, &pp), 1);
+        /* Not even pruning every grant touches them: the data outlives the database. */
+        assert_int_equal(secrets_prune(f->x, NULL, 0, NULL), 0);
+        assert_int_equal(secrets_get_data_key(f->x, DB1, k2), 0);
+        assert_memory_equal(k1, k2, sizeof(k1));
+
+        /* Reopened (another process's view): the same key. */
+        secrets_close(TAKE_PTR(f->x));
+        assert_int_equal(secrets_open(f->s, f->dir, &f->x, &err), 0);
+        memset(k2, 0, sizeof(k2));
+        assert_int_equal(secrets_get_data_key(f->x, DB1, k2), 0);
+        assert_memory_equal(k1, k2, sizeof(k1));
+        explicit_bzero(k1, sizeof(k1));
+        explicit_bzero(k2, sizeof(k2));
+        explicit_bzero(k3, sizeof(k3));
+}
+
+static void test_data_key_binding(void **state) {
+        fixture *f = *state;
+        _cleanup_(stored_passphrase_done) stored_data_key row = {};
+        _cleanup_erase_ char *pp = NULL;
+        uint8_t k[SECRETS_DATA_KEY_SIZE], before[SECRETS_DATA_KEY_SIZE];
+
+        assert_int_equal(secrets_ensure_data_key(f->x, DB1, NULL), 1);
+        assert_int_equal(store_load_data_key(f->s, DB1, &row), 0);
+
+        /* Moved to another database's key: sealed with the right master key, but bound to DB1. */
+        assert_int_equal(sqlite3_exec_on(f, "UPDATE data_keys SET database_key = '" DB2 "' WHERE database_key = '" DB1 "';"),
+                         0);
+        memset(before, 0x5a, sizeof(before));
+        memcpy(k, before, sizeof(k));
+        assert_int_equal(secrets_get_data_key(f->x, DB2, k), -EKEYREJECTED);
+        assert_memory_equal(k, before, sizeof(k)); /* written only on success */
+        assert_int_equal(secrets_get_data_key(f->x, DB1, k), -ENOENT);
+        /* And ensure does not paper over it with a new one. */
+        assert_int_equal(secrets_ensure_data_key(f->x, DB2, k), -EKEYREJECTED);
+        assert_memory_equal(k, before, sizeof(k));
+
+        /* Tampered: one flipped bit anywhere past the version byte. */
+        for (size_t i = 1; i < row.ciphertext_size; i += 5) {
+                _cleanup_free_ char *sql = NULL;
+                char hex[2 * 64 + 1];
+
+                row.ciphertext[i] ^= 0x01;
+                for (size_t j = 0; j < row.ciphertext_size; j++)
+                        snprintf(hex + 2 * j, 3, "%02x", row.ciphertext[j]);
+                sql = xasprintf("DELETE FROM data_keys; INSERT INTO data_keys VALUES ('" DB1 "', x'%s', 0);", hex);
+                assert_int_equal(sqlite3_exec_on(f, sql), 0);
+                assert_int_equal(secrets_get_data_key(f->x, DB1, k), -EKEYREJECTED);
+                row.ciphertext[i] ^= 0x01;
+        }
+        /* Malformed: truncated, or a backup passphrase's row where a key should be. */
+        assert_int_equal(sqlite3_exec_on(f, "DELETE FROM data_keys;"), 0);
+        assert_int_equal(store_insert_data_key(f->s, &(stored_data_key) { (char *) DB1, row.ciphertext, 40, 0 }), 0);
+        assert_int_equal(secrets_get_data_key(f->x, DB1, k), -EBADMSG);
+        assert_int_equal(secrets_ensure_backup_passphrase(f->x, DB2, &pp), 1);
+        assert_int_equal(sqlite3_exec_on(f, "DELETE FROM data_keys;"
+                                            "INSERT INTO data_keys SELECT * FROM backup_passphrases;"),
+                         0);
+        assert_int_equal(secrets_get_data_key(f->x, DB2, k), -EBADMSG);
+        /* The original row, back in place, opens again. */
+        assert_int_equal(sqlite3_exec_on(f, "DELETE FROM data_keys;"), 0);
+        assert_int_equal(store_insert_data_key(f->s, &row), 0);
+        assert_int_equal(secrets_get_data_key(f->x, DB1, k), 0);
+        explicit_bzero(k, sizeof(k));
+}
+
+static void test_data_key_transaction(void **state) {
+        fixture *f = *state;
+        uint8_t k1[SECRETS_DATA_KEY_SIZE], k2[SECRETS_DATA_KEY_SIZE];
+
+        /* Created inside apply's or render's transaction: a failed one leaves none behind. */
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(secrets_ensure_data_key(f->x, DB1, k1), 1);
+        store_rollback(f->s);
+        assert_int_equal(secrets_get_data_key(f->x, DB1, k2), -ENOENT);
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(secrets_ensure_data_key(f->x, DB1, k2), 1);
+        assert_int_equal(store_commit(f->s), 0);
+        assert_memory_not_equal(k1, k2, sizeof(k1));
+        assert_int_equal(secrets_get_data_key(f->x, DB1, k1), 0);
+        assert_memory_equal(k1, k2, sizeof(k1));
+        explicit_bzero(k1, sizeof(k1));
+        explicit_bzero(k2, sizeof(k2));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -549,6 +663,7 @@ int main(void) {
                 T(test_wrong_master_key), T(test_master_key_errors), T(test_prune), T(test_transaction),
                 T(test_find), cmocka_unit_test(test_migration_from_1), T(test_pinned_format),
                 T(test_backup_passphrase), T(test_backup_passphrase_transaction), T(test_find_backup_passphrase),
+                T(test_data_key), T(test_data_key_binding), T(test_data_key_transaction),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

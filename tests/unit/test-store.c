@@ -1,6 +1,7 @@
 /* Unit tests for the state store's schema v3: enrolled hosts (save keeps reports, reports need an
  * enrolled host), tokens (binding key round trip, one use only, unknown ids), issued certificates
- * (replace by key), transactions, and the upgrade of a version 2 store that keeps its records. */
+ * (replace by key), transactions, and the upgrade of a version 2 store that keeps its records;
+ * the backup passphrases (v4), the data keys and the placement check of /v1/data-keys (v5). */
 #include "unit.h"
 
 #include <ftw.h>
@@ -231,7 +232,7 @@ static void test_migration_from_2(void **state) {
         make_v2_store(dir);
         /* plan (read-only) cannot upgrade and says so. */
         assert_int_equal(store_open(dir, false, true, &s, &err), -ESTALE);
-        assert_non_null(strstr(err, "has schema version 2, older than this controller's 4"));
+        assert_non_null(strstr(err, "has schema version 2, older than this controller's 5"));
         assert_null(s);
         /* A writable open upgrades it: everything recorded before is still there. */
         assert_int_equal(store_open(dir, false, false, &s, NULL), 0);
@@ -296,6 +297,35 @@ static void test_backup_passphrases(void **state) {
         stored_passphrases_free(all, n);
 }
 
+static void test_data_keys(void **state) {
+        store *s = ((fixture *) *state)->s;
+        const char *const hosts[] = { "db1", "db2" };
+        unsigned char ct1[] = { 1, 0, 3 }, ct2[] = { 9 };
+        stored_data_key one = {};
+
+        assert_int_equal(store_load_data_key(s, "o/u/e/p/db", &one), -ENOENT);
+        assert_int_equal(store_insert_data_key(s, &(stored_data_key) { "o/u/e/p/db", ct1, sizeof(ct1), 100 }), 0);
+        /* One per database, never replaced; apart from the backup passphrases. */
+        assert_int_equal(store_insert_data_key(s, &(stored_data_key) { "o/u/e/p/db", ct2, sizeof(ct2), 1 }), -EEXIST);
+        assert_int_equal(store_load_backup_passphrase(s, "o/u/e/p/db", &one), -ENOENT);
+        assert_int_equal(store_load_data_key(s, "o/u/e/p/db", &one), 0);
+        assert_string_equal(one.database_key, "o/u/e/p/db");
+        assert_int_equal(one.ciphertext_size, sizeof(ct1));
+        assert_memory_equal(one.ciphertext, ct1, sizeof(ct1));
+        assert_int_equal(one.created, 100);
+        stored_passphrase_done(&one);
+
+        /* Placed on a host: any member, primary or standby; nothing else. */
+        assert_int_equal(store_database_placed_on(s, "o/u/e/p/db", "db1"), 0);
+        assert_int_equal(store_save_placement(s, "o/u/e/p/db", hosts, 2), 0);
+        assert_int_equal(store_database_placed_on(s, "o/u/e/p/db", "db1"), 1);
+        assert_int_equal(store_database_placed_on(s, "o/u/e/p/db", "db2"), 1);
+        assert_int_equal(store_database_placed_on(s, "o/u/e/p/db", "db3"), 0);
+        assert_int_equal(store_database_placed_on(s, "o/u/e/p/other", "db1"), 0);
+        assert_int_equal(store_save_placement(s, "o/u/e/p/db", hosts + 1, 1), 0);
+        assert_int_equal(store_database_placed_on(s, "o/u/e/p/db", "db1"), 0);
+}
+
 /* A store as the issue-5 controller (schema version 3) left it. */
 static void test_migration_from_3(void **state) {
         _cleanup_free_ char *err = NULL, *path = NULL;
@@ -328,7 +358,7 @@ static void test_migration_from_3(void **state) {
                          SQLITE_OK);
         sqlite3_close(db);
         assert_int_equal(store_open(dir, false, true, &s, &err), -ESTALE);
-        assert_non_null(strstr(err, "has schema version 3, older than this controller's 4"));
+        assert_non_null(strstr(err, "has schema version 3, older than this controller's 5"));
         assert_int_equal(store_open(dir, false, false, &s, NULL), 0);
         assert_int_equal(store_load_documents(s, &d, &n), 0);
         assert_int_equal(n, 1);
@@ -337,6 +367,9 @@ static void test_migration_from_3(void **state) {
         assert_int_equal(n, 0);
         free(all);
         assert_int_equal(store_insert_backup_passphrase(s, &(stored_passphrase) { "o/u/e/p/db", ct, 1, 1 }), 0);
+        /* Up to version 5 in the same step: the data keys' table is there too. */
+        assert_int_equal(store_insert_data_key(s, &(stored_data_key) { "o/u/e/p/db", ct, 1, 1 }), 0);
+        assert_int_equal(store_database_placed_on(s, "o/u/e/p/db", "db1"), 1);
         store_close(s);
         assert_int_equal(store_open(dir, false, true, &s, NULL), 0);
         assert_int_equal(store_load_backup_passphrases(s, &all, &n), 0);
@@ -356,10 +389,10 @@ static void test_newer_schema(void **state) {
         assert_non_null(mkdtemp(dir));
         path = xasprintf("%s/%s", dir, STORE_FILE);
         assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 5;", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 6;", NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
         assert_int_equal(store_open(dir, false, false, &s, &err), -EPROTONOSUPPORT);
-        assert_non_null(strstr(err, "has schema version 5, newer than this controller's 4"));
+        assert_non_null(strstr(err, "has schema version 6, newer than this controller's 5"));
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -371,6 +404,7 @@ int main(void) {
                 T(test_tokens),
                 T(test_certs),
                 T(test_backup_passphrases),
+                T(test_data_keys),
                 cmocka_unit_test(test_migration_from_2),
                 cmocka_unit_test(test_migration_from_3),
                 cmocka_unit_test(test_newer_schema),

@@ -173,6 +173,103 @@ static void test_push_response_round_trip(void **state) {
         wire_push_response_done(&d);
 }
 
+#define DB_A "fincorp/retail-banking/development/login-svc/accounts-db"
+#define DB_B "fincorp/retail-banking/development/payments/billing-db"
+#define WRAPPED "AQEAQR9A/JLaJBaUdQl57mz1gvLV19KOGDNd4Fq8VNBW+g9TAoYMZSvwjVYCUqpedCEFRv==" /* form only */
+
+static void test_data_keys_round_trip(void **state) {
+        char *databases[] = { DB_A, DB_B };
+        wire_data_key keys[] = { { .database = DB_A, .wrapped_key = WRAPPED }, { .database = DB_B, .wrapped_key = "AAAA" } };
+        wire_data_keys_request m = { .host = "db1", .databases = databases, .n_databases = 2 }, d = {};
+        wire_data_keys_response resp = { .host = "db1", .keys = keys, .n_keys = 2 }, dr = {};
+        _cleanup_free_ char *json = text(wire_data_keys_request_to_json(&m)), *json2 = NULL, *again = NULL, *err = NULL;
+
+        (void) state;
+        assert_int_equal(wire_data_keys_request_decode(json, strlen(json), &d, &err), 0);
+        assert_string_equal(d.host, "db1");
+        assert_int_equal(d.n_databases, 2);
+        assert_string_equal(d.databases[0], DB_A);
+        assert_string_equal(d.databases[1], DB_B);
+        again = text(wire_data_keys_request_to_json(&d));
+        assert_string_equal(again, json);
+        wire_data_keys_request_done(&d);
+        assert_null(d.databases);
+
+        json2 = text(wire_data_keys_response_to_json(&resp));
+        assert_int_equal(wire_data_keys_response_decode(json2, strlen(json2), &dr, &err), 0);
+        assert_string_equal(dr.host, "db1");
+        assert_int_equal(dr.n_keys, 2);
+        assert_string_equal(dr.keys[0].database, DB_A);
+        assert_string_equal(dr.keys[0].wrapped_key, WRAPPED);
+        assert_string_equal(dr.keys[1].wrapped_key, "AAAA");
+        free(again);
+        again = text(wire_data_keys_response_to_json(&dr));
+        assert_string_equal(again, json2);
+        wire_data_keys_response_done(&dr);
+
+        /* No keys is an answer too (the encoder writes an empty array, never null). */
+        resp.n_keys = 0;
+        free(json2);
+        json2 = text(wire_data_keys_response_to_json(&resp));
+        assert_non_null(strstr(json2, "\"keys\":[]"));
+        assert_int_equal(wire_data_keys_response_decode(json2, strlen(json2), &dr, &err), 0);
+        assert_int_equal(dr.n_keys, 0);
+        wire_data_keys_response_done(&dr);
+}
+
+/* The limits exactly: WIRE_MAX_DATA_KEYS entries and a WIRE_WRAPPED_KEY_MAX-character key pass,
+ * one more does not. */
+static void test_data_keys_limits(void **state) {
+        char *databases[WIRE_MAX_DATA_KEYS + 1];
+        wire_data_key keys[WIRE_MAX_DATA_KEYS + 1];
+        _cleanup_free_ char *big = xmalloc(WIRE_WRAPPED_KEY_MAX + 5), *err = NULL;
+        _cleanup_free_ char *want = xasprintf("keys[0].wrappedKey: longer than %d bytes", WIRE_WRAPPED_KEY_MAX);
+        wire_data_keys_request m = { .host = "db1", .databases = databases }, d = {};
+        wire_data_keys_response resp = { .host = "db1", .keys = keys }, dr = {};
+
+        (void) state;
+        for (size_t i = 0; i <= WIRE_MAX_DATA_KEYS; i++) {
+                databases[i] = xasprintf("org/ou/env/project/db%03zu", i);
+                keys[i] = (wire_data_key) { .database = databases[i], .wrapped_key = "AAAA" };
+        }
+        for (size_t n = WIRE_MAX_DATA_KEYS; n <= WIRE_MAX_DATA_KEYS + 1; n++) {
+                _cleanup_free_ char *json = NULL, *json2 = NULL;
+                int want_r = n <= WIRE_MAX_DATA_KEYS ? 0 : -EBADMSG;
+
+                m.n_databases = resp.n_keys = n;
+                json = text(wire_data_keys_request_to_json(&m));
+                json2 = text(wire_data_keys_response_to_json(&resp));
+                free(TAKE_PTR(err));
+                assert_int_equal(wire_data_keys_request_decode(json, strlen(json), &d, &err), want_r);
+                wire_data_keys_request_done(&d);
+                if (want_r < 0)
+                        assert_string_equal(err, "databases: must list between 1 and 256 databases");
+                free(TAKE_PTR(err));
+                assert_int_equal(wire_data_keys_response_decode(json2, strlen(json2), &dr, &err), want_r);
+                wire_data_keys_response_done(&dr);
+                if (want_r < 0)
+                        assert_string_equal(err, "keys: must list at most 256 keys");
+        }
+
+        /* WIRE_WRAPPED_KEY_MAX characters pass; four more are still base64, but too long. */
+        resp.n_keys = 1;
+        keys[0].wrapped_key = big;
+        for (size_t extra = 0; extra <= 4; extra += 4) {
+                _cleanup_free_ char *json = NULL;
+
+                memset(big, 'A', WIRE_WRAPPED_KEY_MAX + extra);
+                big[WIRE_WRAPPED_KEY_MAX + extra] = '\0';
+                json = text(wire_data_keys_response_to_json(&resp));
+                free(TAKE_PTR(err));
+                assert_int_equal(wire_data_keys_response_decode(json, strlen(json), &dr, &err), extra ? -EBADMSG : 0);
+                wire_data_keys_response_done(&dr);
+                if (extra)
+                        assert_string_equal(err, want);
+        }
+        for (size_t i = 0; i <= WIRE_MAX_DATA_KEYS; i++)
+                free(databases[i]);
+}
+
 static void test_report(void **state) {
         static const char json[] =
                 "{\"host\": \"db1\", \"role\": \"database\", \"revision\": 7, \"commit\": \"5f1e2d3c\", "
@@ -220,7 +317,7 @@ static void test_error_message(void **state) {
 
 /* ---- refusals ------------------------------------------------------------------------------ */
 
-typedef enum kind { CA, ENROLL_REQUEST, ENROLL_RESPONSE, PUSH_RESPONSE, REPORT, ERROR } kind;
+typedef enum kind { CA, ENROLL_REQUEST, ENROLL_RESPONSE, PUSH_RESPONSE, REPORT, DATA_KEYS_REQUEST, DATA_KEYS_RESPONSE, ERROR } kind;
 
 /* Decode json as kind: 0 or the error (malloc'd) in *ret_error; nothing leaks either way. */
 static int decode_as(kind k, const char *json, size_t size, char **ret_error) {
@@ -229,6 +326,8 @@ static int decode_as(kind k, const char *json, size_t size, char **ret_error) {
         wire_enroll_response resp = {};
         wire_push_response push = {};
         wire_report report = {};
+        wire_data_keys_request keys_req = {};
+        wire_data_keys_response keys_resp = {};
         char *msg = NULL;
         int r;
 
@@ -252,6 +351,14 @@ static int decode_as(kind k, const char *json, size_t size, char **ret_error) {
         case REPORT:
                 r = wire_report_decode(json, size, &report, ret_error);
                 wire_report_done(&report);
+                return r;
+        case DATA_KEYS_REQUEST:
+                r = wire_data_keys_request_decode(json, size, &keys_req, ret_error);
+                wire_data_keys_request_done(&keys_req);
+                return r;
+        case DATA_KEYS_RESPONSE:
+                r = wire_data_keys_response_decode(json, size, &keys_resp, ret_error);
+                wire_data_keys_response_done(&keys_resp);
                 return r;
         case ERROR:
                 r = wire_error_decode(json, size, &msg, ret_error);
@@ -353,6 +460,46 @@ static void test_refusals(void **state) {
                 { REPORT, "{\"host\": \"db1\", \"revision\": 1, \"commit\": null, \"failed\": false, \"lastError\": null, "
                           "\"databases\": [{\"x\\u0001\": 1, \"x\\u0001\": 2}]}",
                   "databases[0]: duplicate field" },
+                { DATA_KEYS_REQUEST, "{\"host\": \"db1\"}", "databases: missing" },
+                { DATA_KEYS_REQUEST, "{\"host\": \"db1\", \"databases\": [\"" DB_A "\"], \"keys\": []}",
+                  "message: unknown field 'keys'" },
+                { DATA_KEYS_REQUEST, "{\"host\": \"db.1\", \"databases\": [\"" DB_A "\"]}",
+                  "host: 'db.1' is not a host name (a DNS label: lower-case letters, digits and '-')" },
+                { DATA_KEYS_REQUEST, "{\"host\": \"db1\", \"databases\": \"" DB_A "\"}", "databases: expected an array" },
+                { DATA_KEYS_REQUEST, "{\"host\": \"db1\", \"databases\": [5]}", "databases[0]: expected a string" },
+                { DATA_KEYS_REQUEST, "{\"host\": \"db1\", \"databases\": []}", "databases: must list between 1 and 256 databases" },
+                { DATA_KEYS_REQUEST, "{\"host\": \"db1\", \"databases\": [\"a/b/c/d/e/f\"]}",
+                  "databases[0]: 'a/b/c/d/e/f' is not a database key (five DNS labels joined by '/': org/ou/env/project/db)" },
+                { DATA_KEYS_REQUEST, "{\"host\": \"db1\", \"databases\": [\"a/b/c/d/\"]}",
+                  "databases[0]: 'a/b/c/d/' is not a database key (five DNS labels joined by '/': org/ou/env/project/db)" },
+                { DATA_KEYS_REQUEST, "{\"host\": \"db1\", \"databases\": [\"/a/b/c/d\"]}",
+                  "databases[0]: '/a/b/c/d' is not a database key (five DNS labels joined by '/': org/ou/env/project/db)" },
+                { DATA_KEYS_REQUEST, "{\"host\": \"db1\", \"databases\": [\"a/b//c/d\"]}",
+                  "databases[0]: 'a/b//c/d' is not a database key (five DNS labels joined by '/': org/ou/env/project/db)" },
+                { DATA_KEYS_REQUEST, "{\"host\": \"db1\", \"databases\": [\"a/b/c/d/-e\"]}",
+                  "databases[0]: 'a/b/c/d/-e' is not a database key (five DNS labels joined by '/': org/ou/env/project/db)" },
+                { DATA_KEYS_REQUEST, "{\"host\": \"db1\", \"databases\": [\"a/b/c/d/e.f\"]}",
+                  "databases[0]: 'a/b/c/d/e.f' is not a database key (five DNS labels joined by '/': org/ou/env/project/db)" },
+                { DATA_KEYS_REQUEST, "{\"host\": \"db1\", \"databases\": [\"a/b/c/d/e\", \"a/b/c/d/e\"]}",
+                  "databases[1]: duplicate database 'a/b/c/d/e'" },
+                { DATA_KEYS_REQUEST, "{\"host\": \"db1\", \"databases\": [\"a/b/c/d/f\", \"a/b/c/d/e\"]}",
+                  "databases[1]: 'a/b/c/d/e' is out of order: database keys must be sorted" },
+                { DATA_KEYS_RESPONSE, "{\"host\": \"db1\", \"keys\": null}", "keys: expected an array" },
+                { DATA_KEYS_RESPONSE, "{\"host\": \"db1\", \"keys\": [{\"database\": \"" DB_A "\"}]}",
+                  "keys[0].wrappedKey: missing" },
+                { DATA_KEYS_RESPONSE, "{\"host\": \"db1\", \"keys\": [{\"database\": \"accounts-db\", \"wrappedKey\": \"AAAA\"}]}",
+                  "keys[0].database: 'accounts-db' is not a database key (five DNS labels joined by '/': org/ou/env/project/db)" },
+                { DATA_KEYS_RESPONSE, "{\"host\": \"db1\", \"keys\": [{\"database\": \"" DB_A "\", \"wrappedKey\": \"AAA\"}]}",
+                  "keys[0].wrappedKey: is not base64 (standard alphabet, padded, one line)" },
+                { DATA_KEYS_RESPONSE, "{\"host\": \"db1\", \"keys\": [{\"database\": \"" DB_A "\", \"wrappedKey\": \"AA==AA==\"}]}",
+                  "keys[0].wrappedKey: is not base64 (standard alphabet, padded, one line)" },
+                { DATA_KEYS_RESPONSE, "{\"host\": \"db1\", \"keys\": [{\"database\": \"" DB_A "\", \"wrappedKey\": \"A===\"}]}",
+                  "keys[0].wrappedKey: is not base64 (standard alphabet, padded, one line)" },
+                { DATA_KEYS_RESPONSE, "{\"host\": \"db1\", \"keys\": [{\"database\": \"" DB_A "\", \"wrappedKey\": \"AAAA\\nAAAA\"}]}",
+                  "keys[0].wrappedKey: is not base64 (standard alphabet, padded, one line)" },
+                { DATA_KEYS_RESPONSE, "{\"host\": \"db1\", \"keys\": [{\"database\": \"" DB_A "\", \"wrappedKey\": \"AAAA\"}, "
+                                      "{\"database\": \"" DB_A "\", \"wrappedKey\": \"AAAA\"}]}",
+                  "keys[1].database: duplicate database '" DB_A "'" },
         };
 
         (void) state;
@@ -386,7 +533,8 @@ static kind kind_of(const char *file) {
                 kind kind;
         } kinds[] = {
                 { "ca", CA }, { "enroll-request", ENROLL_REQUEST }, { "enroll-response", ENROLL_RESPONSE },
-                { "push-response", PUSH_RESPONSE }, { "report", REPORT }, { "error", ERROR },
+                { "push-response", PUSH_RESPONSE }, { "report", REPORT }, { "data-keys-request", DATA_KEYS_REQUEST },
+                { "data-keys-response", DATA_KEYS_RESPONSE }, { "error", ERROR },
         };
         const char *rest = strchr(file, '-') + 1;
 
@@ -465,6 +613,8 @@ int main(void) {
                 cmocka_unit_test(test_ca_round_trip),
                 cmocka_unit_test(test_enroll_round_trip),
                 cmocka_unit_test(test_push_response_round_trip),
+                cmocka_unit_test(test_data_keys_round_trip),
+                cmocka_unit_test(test_data_keys_limits),
                 cmocka_unit_test(test_report),
                 cmocka_unit_test(test_error_message),
                 cmocka_unit_test(test_refusals),
