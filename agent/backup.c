@@ -242,14 +242,6 @@ static int read_s3_keys(const agent_config *cfg, char **ret_id, char **ret_secre
         return 0;
 }
 
-static int ensure_owned_dir(const char *path, mode_t mode, uid_t uid, gid_t gid) {
-        if (mkdir(path, mode) < 0 && errno != EEXIST)
-                return -errno;
-        if (chown(path, uid, gid) < 0 || chmod(path, mode) < 0)
-                return -errno;
-        return 0;
-}
-
 /* Repository, log directory and the config file; returns >0 when the config changed. The config's
  * hash goes to ret_hash. */
 static int write_setup(const agent_config *cfg, const doc_database *db, char ret_hash[65], char **ret_error) {
@@ -272,22 +264,18 @@ static int write_setup(const agent_config *cfg, const doc_database *db, char ret
                         return r;
         } else {
                 /* The backup root is traversed by the OS user; each repository is its own. */
-                struct stat st;
-                bool made = stat(cfg->backup_root, &st) < 0;
-                r = mkdir_p(cfg->backup_root, 0755);
-                if (r >= 0 && made && chmod(cfg->backup_root, 0755) < 0)
-                        r = -errno;
+                r = mkdir_root(cfg->backup_root);
                 if (r < 0) {
                         *ret_error = xasprintf("cannot create backup root %s: %s", cfg->backup_root, strerror(-r));
                         return r;
                 }
-                r = ensure_owned_dir(repo, 0750, uid, gid);
+                r = mkdir_owned(repo, 0750, uid, gid);
                 if (r < 0) {
                         *ret_error = xasprintf("cannot create repository %s: %s", repo, strerror(-r));
                         return r;
                 }
         }
-        if ((r = ensure_owned_dir(logdir, 0700, uid, gid)) < 0 || (r = ensure_owned_dir(pglog, 0700, uid, gid)) < 0) {
+        if ((r = mkdir_owned(logdir, 0700, uid, gid)) < 0 || (r = mkdir_owned(pglog, 0700, uid, gid)) < 0) {
                 *ret_error = xasprintf("cannot create %s: %s", pglog, strerror(-r));
                 return r;
         }

@@ -263,13 +263,7 @@ int drill_run(const agent_config *cfg, const char *name, FILE *out, char **ret_e
                 err = xasprintf("cannot remove the previous drill's %s: %s", scratch, strerror(-r));
                 goto finish;
         }
-        {
-                struct stat st;
-                bool made = stat(cfg->backup_root, &st) < 0;
-                r = mkdir_p(cfg->backup_root, 0755);
-                if (r >= 0 && made && chmod(cfg->backup_root, 0755) < 0)
-                        r = -errno;
-        }
+        r = mkdir_root(cfg->backup_root);
         if (r < 0) {
                 err = xasprintf("cannot create %s: %s", cfg->backup_root, strerror(-r));
                 goto finish;

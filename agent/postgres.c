@@ -69,14 +69,6 @@ static int rm_rf(const char *path) {
         return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
 }
 
-static int ensure_dir(const char *path, uid_t uid, gid_t gid) {
-        if (mkdir(path, 0700) < 0 && errno != EEXIST)
-                return -errno;
-        if (chown(path, uid, gid) < 0 || chmod(path, 0700) < 0)
-                return -errno;
-        return 0;
-}
-
 static void fsync_path(const char *path) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd >= 0)
@@ -309,14 +301,12 @@ int postgres_reconcile(const agent_config *cfg, const doc_database *db, const pg
                 goto fail;
         }
         /* The data root is traversed by the OS user; each database's own directory is 0700. */
-        if (mkdir(cfg->data_root, 0755) == 0)
-                (void) chmod(cfg->data_root, 0755);
-        else if (errno != EEXIST) {
-                r = -errno;
-                err = xasprintf("cannot create data root %s: %s", cfg->data_root, strerror(errno));
+        r = mkdir_root(cfg->data_root);
+        if (r < 0) {
+                err = xasprintf("cannot create data root %s: %s", cfg->data_root, strerror(-r));
                 goto fail;
         }
-        r = ensure_dir(p.base, uid, gid);
+        r = mkdir_owned(p.base, 0700, uid, gid);
         if (r < 0) {
                 err = xasprintf("cannot create %s: %s", p.base, strerror(-r));
                 goto fail;
@@ -324,7 +314,7 @@ int postgres_reconcile(const agent_config *cfg, const doc_database *db, const pg
         r = created = ensure_cluster(cfg, db, tls, &p, uid, gid, &redone, &err);
         if (r < 0)
                 goto fail;
-        r = ensure_dir(p.socket_dir, uid, gid);
+        r = mkdir_owned(p.socket_dir, 0700, uid, gid);
         if (r < 0) {
                 err = xasprintf("cannot create %s: %s", p.socket_dir, strerror(-r));
                 goto fail;

@@ -55,30 +55,20 @@ time_t tls_renewal_time(time_t not_before, time_t not_after) {
         return not_before + (not_after - not_before) / 3 * 2;
 }
 
-static int ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid) {
-        if (mkdir(path, mode) < 0 && errno != EEXIST)
-                return -errno;
-        if (chown(path, uid, gid) < 0 || chmod(path, mode) < 0)
-                return -errno;
-        return 0;
-}
-
 /* The data root (traversed by the OS user), the database's directory and its tls/: the same
  * shape postgres.c gives them, since TLS runs first on a new database. */
 static int ensure_dirs(const agent_config *cfg, const tls_paths *p, uid_t uid, gid_t gid, char **ret_error) {
         _cleanup_free_ char *base = xstrndup(p->dir, strlen(p->dir) - strlen("/" TLS_DIR));
         int r;
 
-        if (mkdir(cfg->data_root, 0755) == 0)
-                (void) chmod(cfg->data_root, 0755);
-        else if (errno != EEXIST) {
-                r = -errno;
+        r = mkdir_root(cfg->data_root);
+        if (r < 0) {
                 *ret_error = xasprintf("cannot create data root %s: %s", cfg->data_root, strerror(-r));
                 return r;
         }
-        r = ensure_dir(base, 0700, uid, gid);
+        r = mkdir_owned(base, 0700, uid, gid);
         if (r >= 0)
-                r = ensure_dir(p->dir, 0700, uid, gid);
+                r = mkdir_owned(p->dir, 0700, uid, gid);
         if (r < 0)
                 *ret_error = xasprintf("cannot create %s: %s", r == -ENOENT ? base : p->dir, strerror(-r));
         return r;
