@@ -8,7 +8,7 @@
 #include "wire.h"
 #include "x509.h"
 
-#define DATAKEYS_TIMEOUT_MS 30000
+#define DATAKEYS_TIMEOUT_MS 10000 /* the controller answers in milliseconds; the worker waits meanwhile */
 
 void datakeys_done(datakeys *k) {
         for (size_t i = 0; i < k->n; i++) {

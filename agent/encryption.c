@@ -22,10 +22,6 @@ static char *database_key(const doc_database *db) {
                          db->identity.environment, db->identity.project, db->name);
 }
 
-static bool local_backups(const agent_config *cfg) {
-        return !cfg->backup_s3_bucket;
-}
-
 static encryption_mode effective_mode(const agent_config *cfg) {
         if (cfg->encryption == ENCRYPTION_AUTO)
                 return cfg->data_device ? ENCRYPTION_LUKS : ENCRYPTION_FSCRYPT;
@@ -257,10 +253,11 @@ static void reconcile_fscrypt(const agent_config *cfg, const doc_document *d, bo
 
                 f->db = &d->databases[i];
                 f->key = database_key(f->db);
+                /* The backup root holds the local repository and, with S3 too, the drills' restored
+                 * copies: the key goes into its filesystem's keyring as well. */
                 f->dirs[f->n_dirs++] = (fs_dir) { xstrdup(cfg->data_root), xasprintf("%s/%s", cfg->data_root, f->db->name) };
-                if (local_backups(cfg))
-                        f->dirs[f->n_dirs++] = (fs_dir) { xstrdup(cfg->backup_root),
-                                                          xasprintf("%s/%s", cfg->backup_root, f->db->name) };
+                f->dirs[f->n_dirs++] = (fs_dir) { xstrdup(cfg->backup_root),
+                                                  xasprintf("%s/%s", cfg->backup_root, f->db->name) };
                 for (size_t j = 0; j < f->n_dirs && !f->failed; j++) {
                         fs_dir *x = &f->dirs[j];
                         if (!fs_inspect(x, f->db->name, res))
@@ -364,7 +361,8 @@ static int run_mkfs(const char *dev, char **ret_error) {
 
 /* Open the volume with the first key that has a keyslot, give it a filesystem when it has none,
  * mount it at the data root. */
-static int luks_unlock(const agent_config *cfg, const datakeys *keys, const datakey **ret_opened, char **ret_error) {
+static int luks_unlock(const agent_config *cfg, const datakeys *keys, bool formatted, const datakey **ret_opened,
+                       char **ret_error) {
         _cleanup_free_ char *mapped = xasprintf("/dev/mapper/%s", ENCRYPTION_DM_NAME);
         luks_content content;
         const char *what;
@@ -386,9 +384,15 @@ static int luks_unlock(const agent_config *cfg, const datakeys *keys, const data
                 *ret_error = xasprintf("%s has no keyslot for any database in the document", cfg->data_device);
         if (r < 0)
                 return r;
-        r = luks_probe(mapped, &content, &what, ret_error);
-        if (r < 0)
-                return r;
+        /* Formatting zeroes only the header: a new volume's data area reads as noise (dm-crypt
+         * decrypts the zeros underneath), which the probe would call someone's data. */
+        if (formatted)
+                content = LUKS_CONTENT_EMPTY;
+        else {
+                r = luks_probe(mapped, &content, &what, ret_error);
+                if (r < 0)
+                        return r;
+        }
         if (content == LUKS_CONTENT_EMPTY) {
                 r = run_mkfs(mapped, ret_error);
                 if (r < 0)
@@ -421,10 +425,11 @@ static void reconcile_luks(const agent_config *cfg, const doc_document *d, bool 
 
         if (d->n_databases == 0)
                 goto done;
-        if (local_backups(cfg) && !path_under(cfg->backup_root, cfg->data_root)) {
+        /* The local repository and the drills' restored copies live there. */
+        if (!path_under(cfg->backup_root, cfg->data_root)) {
                 r = -EINVAL;
-                err = xasprintf("backup-root %s is not on the encrypted data-root %s: put it under %s, or back up to S3",
-                                cfg->backup_root, cfg->data_root, cfg->data_root);
+                err = xasprintf("backup-root %s is not on the encrypted data-root %s: put it under %s", cfg->backup_root,
+                                cfg->data_root, cfg->data_root);
                 goto done;
         }
         for (size_t i = 0; i < d->n_databases; i++)
@@ -477,7 +482,7 @@ static void reconcile_luks(const agent_config *cfg, const doc_document *d, bool 
                 formatted = true;
         }
         if (!mounted) {
-                r = luks_unlock(cfg, &keys, &opened, &err);
+                r = luks_unlock(cfg, &keys, formatted, &opened, &err);
                 if (r < 0)
                         goto done;
         }
@@ -547,8 +552,17 @@ void encryption_status(const agent_config *cfg, const char *db, encryption_state
         case ENCRYPTION_LUKS: {
                 _cleanup_free_ char *src = mount_source_at(cfg->data_root),
                                     *mapped = xasprintf("/dev/mapper/%s", ENCRYPTION_DM_NAME);
-                bool open = src && streq(src, mapped);
-                *ret = (encryption_state) { "luks2", open ? "unlocked" : ENCRYPTION_LOCKED, open, !open };
+                luks_content content;
+                const char *what;
+
+                if (src && streq(src, mapped))
+                        *ret = (encryption_state) { "luks2", "unlocked", true, false };
+                else if ((r = luks_probe(cfg->data_device, &content, &what, &err)) == -EBUSY)
+                        *ret = (encryption_state) { "luks2", "open, not mounted", false, true };
+                else if (r >= 0 && content == LUKS_CONTENT_LUKS)
+                        *ret = (encryption_state) { "luks2", ENCRYPTION_LOCKED, false, true };
+                else /* not formatted yet, or refused: the encryption result says why */
+                        *ret = (encryption_state) { "luks2", "not set up", false, true };
                 return;
         }
         default:
