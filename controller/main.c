@@ -56,6 +56,7 @@ static void usage_main(FILE *f) {
                 "  plan           show what would be created, changed and removed on each host\n"
                 "  render         print one host's signed desired-state document and record it\n"
                 "  secret reveal  print a grant's password or a database's backup passphrase (root only)\n"
+                "  secret rotate  discard a grant's password: the next apply creates and delivers a new one\n"
                 "  ca sign        issue a server certificate for a database host's request (CSR)\n"
                 "  ca show        print the CA certificate's subject, fingerprint, expiry and domain\n"
                 "  token create   create a one-time token that enrolls one host (agentctl enroll)\n"
@@ -101,6 +102,11 @@ static const struct {
           "  --hosts FILE      static host inventory (YAML)\n"
           "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n"
           "  --domain D        DNS domain for database host names (default: the CA's, else " DEFAULT_DOMAIN ")\n" },
+        { "secret rotate", "secret rotate --app APP --database DB [--project ORG/OU/ENV/PROJECT] [--state-dir DIR]",
+          "Discard the password of APP's role on database DB. The next apply creates a new one (32\n"
+          "random bytes), gives the database host its SCRAM verifier and the application host the new\n"
+          "connection string, and restarts the application; from then on the old password is refused.\n"
+          "Connections opened between the two hosts' applies may fail once. Nothing else changes.\n" },
         { "secret reveal", "secret reveal --app APP --database DB [--project ORG/OU/ENV/PROJECT] [--state-dir DIR]\n"
                            "       infrastream-controller secret reveal --backup-passphrase --database DB [--project ...] "
                            "[--state-dir DIR]",
@@ -217,6 +223,7 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                 { "plan", "repo", "hosts", "state-dir", "domain", "json", "verbose" },
                 { "render", "repo", "hosts", "state-dir", "domain", "host", "verbose" },
                 { "secret reveal", "app", "database", "project", "state-dir", "backup-passphrase" },
+                { "secret rotate", "app", "database", "project", "state-dir" },
                 { "ca sign", "csr", "allow-names", "lifetime", "host", "state-dir" },
                 { "ca show", "state-dir" },
                 { "token create", "ttl", "role", "labels", "state-dir" },
@@ -770,6 +777,42 @@ static int secret_reveal_passphrase(const args *a) {
         return 0;
 }
 
+/* secret rotate: the grant's row goes; the next apply's compile_attach_verifiers() creates a new
+ * password, as for a new grant. No master key needed: nothing is decrypted. */
+static int cmd_secret_rotate(const args *a) {
+        _cleanup_(store_closep) store *s = NULL;
+        _cleanup_free_ char *err = NULL, *app_key = NULL, *db_key = NULL;
+        int r;
+
+        if (!a->app || !a->database) {
+                fprintf(stderr, "%s secret rotate: --app APP and --database DB are required\n", prog);
+                return EXIT_USAGE;
+        }
+        r = store_open(a->state_dir, false, false, &s, &err);
+        if (r < 0) {
+                if (err)
+                        fprintf(stderr, "%s secret rotate: %s\n", prog, err);
+                else
+                        fprintf(stderr, "%s secret rotate: cannot open the state store in %s: %s\n", prog, a->state_dir,
+                                strerror(-r));
+                return EXIT_USAGE;
+        }
+        r = secrets_find(s, a->app, a->database, a->project, &app_key, &db_key, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s secret rotate: %s%s\n", prog, err, r == -ENOTUNIQ ? " (choose one with --project)" : "");
+                return r == -ENOENT || r == -ENOTUNIQ ? EXIT_INVALID : EXIT_USAGE;
+        }
+        r = store_delete_secret(s, app_key, db_key);
+        if (r < 0) {
+                fprintf(stderr, "%s secret rotate: cannot write the state store: %s\n", prog, strerror(-r));
+                return EXIT_USAGE;
+        }
+        printf("The password of %s on %s is discarded. The next apply creates a new one, sets it on the database "
+               "host and in the application's environment, and restarts the application.\n",
+               app_key, db_key);
+        return 0;
+}
+
 static int cmd_secret_reveal(const args *a) {
         _cleanup_(store_closep) store *s = NULL;
         _cleanup_(secrets_closep) secrets *x = NULL;
@@ -1291,19 +1334,25 @@ int main(int argc, char **argv) {
         }
         if (streq(cmd, "secret")) {
                 /* Commands with a subcommand parse their options after it. */
+                const char *sub = argc < 3                    ? NULL
+                                  : streq(argv[2], "reveal") ? "secret reveal"
+                                  : streq(argv[2], "rotate") ? "secret rotate"
+                                                             : NULL;
                 if (argc < 3 || streq(argv[2], "--help") || streq(argv[2], "-h")) {
                         usage_command("secret reveal", argc < 3 ? stderr : stdout);
+                        usage_command("secret rotate", argc < 3 ? stderr : stdout);
                         return argc < 3 ? EXIT_USAGE : 0;
                 }
-                if (!streq(argv[2], "reveal")) {
-                        fprintf(stderr, "%s secret: unknown subcommand '%s'\n", prog, argv[2]);
-                        usage_command("secret reveal", stderr);
+                if (!sub) {
+                        fprintf(stderr, "%s secret: unknown subcommand '%s' (reveal, rotate)\n", prog, argv[2]);
                         return EXIT_USAGE;
                 }
-                r = parse_args("secret reveal", argc - 2, argv + 2, &a);
+                r = parse_args(sub, argc - 2, argv + 2, &a);
                 if (r == 1)
                         return 0;
-                return r < 0 ? EXIT_USAGE : cmd_secret_reveal(&a);
+                if (r < 0)
+                        return EXIT_USAGE;
+                return streq(sub, "secret reveal") ? cmd_secret_reveal(&a) : cmd_secret_rotate(&a);
         }
         if (streq(cmd, "ca")) {
                 const char *sub = argc < 3                ? NULL
