@@ -318,14 +318,15 @@ static bool path_under(const char *path, const char *dir) {
         return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-/* The source of the filesystem mounted exactly at path, from /proc/self/mountinfo, or NULL. */
-static char *mount_source_at(const char *path) {
+/* The source of the filesystem mounted exactly at path, from /proc/self/mountinfo, or NULL. The
+ * kernel lists canonical paths: "/srv/data/" or a symlink would never match as written. */
+static char *mount_source_at(const char *given) {
         _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-        _cleanup_free_ char *line = NULL;
+        _cleanup_free_ char *line = NULL, *path = realpath(given, NULL);
         char *source = NULL;
         size_t alloc = 0;
 
-        if (!f)
+        if (!f || !path)
                 return NULL;
         while (getline(&line, &alloc, f) > 0) {
                 char mnt[4096], src[4096];
@@ -557,8 +558,10 @@ void encryption_status(const agent_config *cfg, const char *db, encryption_state
 
                 if (src && streq(src, mapped))
                         *ret = (encryption_state) { "luks2", "unlocked", true, false };
-                else if ((r = luks_probe(cfg->data_device, &content, &what, &err)) == -EBUSY)
+                else if (access(mapped, F_OK) == 0) /* the next pass mounts it */
                         *ret = (encryption_state) { "luks2", "open, not mounted", false, true };
+                else if ((r = luks_probe(cfg->data_device, &content, &what, &err)) < 0)
+                        *ret = (encryption_state) { "luks2", "unknown", false, true };
                 else if (r >= 0 && content == LUKS_CONTENT_LUKS)
                         *ret = (encryption_state) { "luks2", ENCRYPTION_LOCKED, false, true };
                 else /* not formatted yet, or refused: the encryption result says why */

@@ -2,13 +2,14 @@
 # (10.99.0.2), app1 (10.99.0.3) and app2 (10.99.0.4) on a bridge; a controller initialised and
 # serving; one agent per host, enrolled with a one-time token and running as a daemon.
 # Needs: BIN (directory with controller/ and agent/ builds), E2E (namespace prefix), SCRATCH.
+# E2E_HOSTS, set before sourcing, names fewer hosts (ctl is always there).
 # shellcheck shell=bash
 PGBIN=/usr/lib/postgresql/15/bin
 CONTROLLER="$BIN/controller/infrastream-controller"
 AGENTCTL="$BIN/agent/agentctl"
 AGENT="$BIN/agent/infrastream-agent"
 CTL_URL=https://10.99.0.1:8443
-E2E_HOSTS="db1 app1 app2"
+E2E_HOSTS=${E2E_HOSTS:-db1 app1 app2}
 
 in_ns() { local n=$1; shift; ip netns exec "$E2E-$n" "$@"; }
 as_postgres() { (cd / && runuser -u postgres -- "$@"); }
@@ -42,17 +43,19 @@ e2e_cleanup() {
         for d in "$SCRATCH"/*/disk "$SCRATCH"/*/plain; do
                 mountpoint -q "$d" && umount "$d"
         done
+        # A test's own undoing once nothing runs (e2e_teardown: mappings, loop devices).
+        declare -F e2e_teardown >/dev/null && e2e_teardown
         for h in ctl $E2E_HOSTS sw; do ip netns del "$E2E-$h" 2>/dev/null; done
         if [ -n "${E2E_KEEP:-}" ]; then echo "# kept $SCRATCH"; else rm -rf "$SCRATCH"; fi
 }
 
-# The manifests repository: the seed's two manifests, committed.
+# e2e_repo DIR [MESSAGE]: the manifests repository: DIR's manifests (the seed's two), committed.
 e2e_repo() {
         mkdir -p "$SCRATCH/repo"
         cp -r "$1"/. "$SCRATCH/repo/"
         git -C "$SCRATCH/repo" init -q -b main
         git -C "$SCRATCH/repo" -c user.name=e2e -c user.email=e2e@example.com add -A
-        git -C "$SCRATCH/repo" -c user.name=e2e -c user.email=e2e@example.com commit -qm "seed: accounts-db and auth-api"
+        git -C "$SCRATCH/repo" -c user.name=e2e -c user.email=e2e@example.com commit -qm "${2:-seed: accounts-db and auth-api}"
 }
 
 e2e_commit() {
@@ -103,12 +106,15 @@ e2e_data_root() {
         if mountpoint -q "$SCRATCH/$1/disk"; then echo "$SCRATCH/$1/disk/data"; else echo "$SCRATCH/$1/data"; fi
 }
 
-# e2e_agent_config HOST ADDRESS: an agent with its own state, data and apps dirs; the direct
-# service backend; on application hosts a restart command that records each restart. Data and
-# backups go on the host's disk (e2e_disk) when it has one; without, encryption = none.
+# e2e_agent_config HOST ADDRESS [ROOTS]: an agent with its own state, data and apps dirs; the
+# direct service backend; on application hosts a restart command that records each restart. Data
+# and backups go where ROOTS (config lines) say, else on the host's disk (e2e_disk) when it has
+# one; without, encryption = none.
 e2e_agent_config() {
-        local h=$1 addr=$2 d="$SCRATCH/$1" roots
-        if mountpoint -q "$d/disk"; then
+        local h=$1 addr=$2 d="$SCRATCH/$1" roots=${3:-}
+        if [ -n "$roots" ]; then
+                :
+        elif mountpoint -q "$d/disk"; then
                 roots="data-root = $d/disk/data
 backup-root = $d/disk/backup"
         else
@@ -150,11 +156,15 @@ e2e_enroll() {
                 --ca-fingerprint "$fp"
 }
 
-# e2e_agent_start HOST [ENV...]: the daemon in HOST's namespace, log in HOST/agent.log.
+# e2e_agent_start HOST [ENV...]: the daemon in HOST's namespace, log in HOST/agent.log. `ip netns
+# exec` gives it a mount namespace of its own; with E2E_SHARED_MOUNTS set it enters only the
+# network namespace, so what it mounts (LUKS2's data-root) is the test's to see, as on a host.
 e2e_agent_start() {
-        local h=$1
+        local h=$1 enter
         shift
-        ip netns exec "$E2E-$h" env "$@" "$AGENT" --config "$SCRATCH/$h/agent.conf" >>"$SCRATCH/$h/agent.log" 2>&1 &
+        enter=(ip netns exec "$E2E-$h")
+        [ -n "${E2E_SHARED_MOUNTS:-}" ] && enter=(nsenter "--net=/run/netns/$E2E-$h")
+        "${enter[@]}" env "$@" "$AGENT" --config "$SCRATCH/$h/agent.conf" >>"$SCRATCH/$h/agent.log" 2>&1 &
         echo $! >"$SCRATCH/$h/agent.pid"
         local _
         for _ in $(seq 100); do

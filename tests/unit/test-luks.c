@@ -1,6 +1,6 @@
 /* Unit tests for the LUKS2 wrapper on file-backed images with the real libcryptsetup: format and
  * read the header back, keys right and wrong, refusals of images that hold data (nothing written),
- * a header that is not ours. Built a second time as test-luks-open for opening, mkfs and mount,
+ * a header that is not ours, databases' keyslots and their tokens. Built a second time as test-luks-open for opening, mkfs and mount,
  * which need device-mapper and root and skip with the reason without them. */
 #include "unit.h"
 
@@ -23,6 +23,7 @@ typedef struct fixture {
         char dir[64];
         char *image;
         uint8_t key[LUKS_KEY_SIZE], wrong[LUKS_KEY_SIZE];
+        uint8_t other[LUKS_KEY_SIZE]; /* a second database's */
         char *dm_name, *mnt; /* set while a mapping may be active or mounted: teardown undoes it */
 } fixture;
 
@@ -82,6 +83,7 @@ static int setup(void **state) {
         assert_int_equal(getrandom(f->key, sizeof(f->key), 0), (ssize_t) sizeof(f->key));
         memcpy(f->wrong, f->key, sizeof(f->key));
         f->wrong[LUKS_KEY_SIZE - 1] ^= 0x01; /* one bit off */
+        assert_int_equal(getrandom(f->other, sizeof(f->other), 0), (ssize_t) sizeof(f->other));
         *state = f;
         return 0;
 }
@@ -99,6 +101,7 @@ static int teardown(void **state) {
         free(f->mnt);
         explicit_bzero(f->key, sizeof(f->key));
         explicit_bzero(f->wrong, sizeof(f->wrong));
+        explicit_bzero(f->other, sizeof(f->other));
         nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         free(f->image);
         free(f);
@@ -106,6 +109,24 @@ static int teardown(void **state) {
 }
 
 #ifndef LUKS_OPEN_TEST
+/* An error message never carries a key's bytes. */
+static void assert_no_key(const char *err, const uint8_t key[LUKS_KEY_SIZE]) {
+        assert_non_null(err);
+        assert_null(memmem(err, strlen(err), key, LUKS_KEY_SIZE));
+}
+
+/* database has no keyslot, and its key opens none: both said without the key. */
+static void assert_no_keyslot(const fixture *f, const char *database, const uint8_t key[LUKS_KEY_SIZE]) {
+        _cleanup_free_ char *err = NULL;
+
+        assert_int_equal(luks_find_keyslot(f->image, database, &err), -ENOENT);
+        assert_no_key(err, key);
+        free(err);
+        err = NULL;
+        assert_int_equal(luks_check_key(f->image, key, &err), -EPERM);
+        assert_no_key(err, key);
+}
+
 static void test_format_and_header(void **state) {
         fixture *f = *state;
         _cleanup_free_ char *err = NULL;
@@ -171,20 +192,17 @@ static void test_keys(void **state) {
         assert_non_null(err);
         assert_non_null(strstr(err, "the key opens no keyslot"));
         assert_non_null(strstr(err, f->image));
-        assert_null(memmem(err, strlen(err), f->wrong, sizeof(f->wrong)));
+        assert_no_key(err, f->wrong);
 }
 
 static void test_refuse_luks(void **state) {
         fixture *f = *state;
         _cleanup_free_ char *err = NULL;
         _cleanup_free_ uint8_t *before = NULL, *after = NULL;
-        uint8_t other[LUKS_KEY_SIZE];
 
         assert_int_equal(luks_format(f->image, f->key, &cheap, &err), 0);
         before = read_image(f->image);
-        assert_int_equal(getrandom(other, sizeof(other), 0), (ssize_t) sizeof(other));
-        assert_int_equal(luks_format(f->image, other, &cheap, &err), -EEXIST);
-        explicit_bzero(other, sizeof(other));
+        assert_int_equal(luks_format(f->image, f->other, &cheap, &err), -EEXIST);
         assert_non_null(err);
         assert_non_null(strstr(err, "holds a LUKS2 header: refusing to format it"));
         after = read_image(f->image);
@@ -314,6 +332,100 @@ static void test_verify_foreign(void **state) {
         assert_non_null(strstr(err, "uses cipher aes-cbc-essiv:sha256, not aes-xts-plain64"));
 }
 
+/* One keyslot per database, each named by a token of ours: read back through libcryptsetup too. */
+static void test_keyslots_of_databases(void **state) {
+        fixture *f = *state;
+        _cleanup_free_ char *err = NULL, *expected = NULL;
+        _cleanup_free_ uint8_t *raw = NULL;
+        struct crypt_device *cd = NULL;
+        struct crypt_pbkdf_type p = {};
+        const char *type = NULL, *json = NULL;
+        luks_info info;
+
+        assert_int_equal(luks_format(f->image, f->key, &cheap, &err), 0);
+        assert_int_equal(luks_tag_keyslot(f->image, 0, "o/u/e/p/a", &err), 0);
+        assert_null(err);
+        assert_int_equal(luks_find_keyslot(f->image, "o/u/e/p/a", &err), 0);
+        assert_null(err);
+
+        assert_int_equal(luks_find_keyslot(f->image, "o/u/e/p/b", &err), -ENOENT);
+        expected = xasprintf("'%s' has no keyslot for database o/u/e/p/b", f->image);
+        assert_string_equal(err, expected);
+        free(err);
+        err = NULL;
+
+        assert_int_equal(luks_add_key(f->image, f->key, f->other, "o/u/e/p/b", &cheap, &err), 1);
+        assert_null(err);
+        assert_int_equal(luks_find_keyslot(f->image, "o/u/e/p/b", &err), 1);
+        assert_int_equal(luks_find_keyslot(f->image, "o/u/e/p/a", &err), 0);
+        assert_int_equal(luks_check_key(f->image, f->other, &err), 1);
+        assert_int_equal(luks_check_key(f->image, f->key, &err), 0);
+        assert_int_equal(luks_inspect(f->image, &info, &err), 0);
+        assert_int_equal(info.n_keyslots, 2);
+        assert_int_equal(luks_verify(f->image, &err), 0);
+        assert_null(err);
+
+        assert_int_equal(crypt_init(&cd, f->image), 0);
+        assert_int_equal(crypt_load(cd, CRYPT_LUKS2, NULL), 0);
+        assert_int_equal(crypt_keyslot_get_pbkdf(cd, 1, &p), 0);
+        assert_string_equal(p.type, CRYPT_KDF_ARGON2ID);
+        assert_int_equal(p.iterations, cheap.iterations);
+        assert_int_equal(p.max_memory_kb, cheap.memory_kb);
+        assert_int_equal(crypt_token_status(cd, 1, &type), CRYPT_TOKEN_EXTERNAL_UNKNOWN);
+        assert_string_equal(type, LUKS_TOKEN_TYPE);
+        assert_int_equal(crypt_token_json_get(cd, 1, &json), 1);
+        assert_string_equal(json, "{\"type\":\"infrastream-database\",\"keyslots\":[\"1\"],\"database\":\"o/u/e/p/b\"}");
+        crypt_free(cd);
+
+        /* Like the first key, the second is only an Argon2id input. */
+        raw = read_image(f->image);
+        assert_null(memmem(raw, IMAGE_SIZE, f->other, sizeof(f->other)));
+}
+
+/* A key that opens nothing adds nothing, and neither key shows in the message. */
+static void test_add_key_wrong_key(void **state) {
+        fixture *f = *state;
+        _cleanup_free_ char *err = NULL;
+        luks_info info;
+
+        assert_int_equal(luks_format(f->image, f->key, &cheap, &err), 0);
+        assert_int_equal(luks_tag_keyslot(f->image, 0, "o/u/e/p/a", &err), 0);
+
+        assert_int_equal(luks_add_key(f->image, f->wrong, f->other, "o/u/e/p/b", &cheap, &err), -EPERM);
+        assert_non_null(strstr(err, "the key opens no keyslot"));
+        assert_non_null(strstr(err, f->image));
+        assert_no_key(err, f->wrong);
+        assert_no_key(err, f->other);
+        assert_no_key(err, f->key);
+        free(err);
+        err = NULL;
+
+        assert_int_equal(luks_inspect(f->image, &info, &err), 0);
+        assert_int_equal(info.n_keyslots, 1);
+        assert_no_keyslot(f, "o/u/e/p/b", f->other);
+}
+
+/* A token outlives the keyslot it named (libcryptsetup drops the keyslot from the token, not the
+ * token): such a database has no keyslot. */
+static void test_destroyed_keyslot(void **state) {
+        fixture *f = *state;
+        _cleanup_free_ char *err = NULL;
+        struct crypt_device *cd = NULL;
+
+        assert_int_equal(luks_format(f->image, f->key, &cheap, &err), 0);
+        assert_int_equal(luks_tag_keyslot(f->image, 0, "o/u/e/p/a", &err), 0);
+        assert_int_equal(luks_add_key(f->image, f->key, f->other, "o/u/e/p/b", &cheap, &err), 1);
+
+        assert_int_equal(crypt_init(&cd, f->image), 0);
+        assert_int_equal(crypt_load(cd, CRYPT_LUKS2, NULL), 0);
+        assert_int_equal(crypt_keyslot_destroy(cd, 1), 0);
+        assert_int_equal(crypt_token_status(cd, 1, NULL), CRYPT_TOKEN_EXTERNAL_UNKNOWN);
+        crypt_free(cd);
+
+        assert_no_keyslot(f, "o/u/e/p/b", f->other);
+        assert_int_equal(luks_find_keyslot(f->image, "o/u/e/p/a", &err), 0);
+}
+
 /* Without device-mapper, opening fails with the reason instead of pretending. */
 static void test_open_without_dm(void **state) {
         fixture *f = *state;
@@ -419,6 +531,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_refuse_too_small, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_not_luks, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verify_foreign, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_keyslots_of_databases, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_add_key_wrong_key, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_destroyed_keyslot, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_without_dm, setup, teardown),
         };
 
