@@ -405,6 +405,7 @@ int drill_restore(const agent_config *cfg, const char *name, const char *target_
         const doc_database *db;
         pgbr_info info = {};
         struct stat st;
+        bool made;
         uid_t uid;
         gid_t gid;
         int r, port;
@@ -453,7 +454,8 @@ int drill_restore(const agent_config *cfg, const char *name, const char *target_
                 *ret_error = xasprintf("refusing to restore into %s: it is or holds the live data directory %s", dir, live);
                 return -EPERM;
         }
-        if (lstat(dir, &st) == 0) {
+        made = lstat(dir, &st) < 0;
+        if (!made) {
                 DIR *dd = opendir(dir);
                 struct dirent *de;
                 bool empty = true;
@@ -474,6 +476,16 @@ int drill_restore(const agent_config *cfg, const char *name, const char *target_
         }
         if (make_owned_dir(real, uid, gid, ret_error) < 0)
                 return -EIO;
+        /* The restored copy is the database's data: as protected as the original, or not made. */
+        r = encryption_protect_dir(cfg, name, real, &err);
+        if (r < 0) {
+                *ret_error = xasprintf("refusing to restore into %s: it cannot be encrypted like %s's data (%s); "
+                                       "restore under %s/%s/ or %s/",
+                                       dir, name, err, cfg->data_root, name, cfg->backup_root);
+                if (made)
+                        (void) rmdir(real);
+                return r;
+        }
         /* The WAL being written now holds the latest commits: have it archived first (best effort). */
         {
                 const char *check[] = { "check", NULL };
