@@ -296,8 +296,9 @@ int agent_enroll(const agent_config *cfg, const enroll_options *o, enrollment *r
                 enrollment e = {};
                 if (enrollment_load(cfg, &e, &err) >= 0) {
                         *ret_error = xasprintf("already enrolled as '%s' with %s (%s); use --force to enroll again "
-                                               "(a new key and certificate)",
-                                               e.host, e.controller_name, e.controller_url);
+                                               "(a new key and certificate), with a token made by "
+                                               "'infrastream-controller token create --replace %s'",
+                                               e.host, e.controller_name, e.controller_url, e.host);
                         enrollment_done(&e);
                 } else
                         *ret_error = xasprintf("already enrolled (%s exists); use --force to enroll again", json_path);

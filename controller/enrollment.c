@@ -1,5 +1,6 @@
-/* Enrollment: check the facts, then — in one store transaction — consume the token, issue the
- * host's certificate and record the host. */
+/* Enrollment: check the facts, then — in one store transaction — consume the token (if it may
+ * enroll this name: a new one, or the host it was made to replace), issue the host's certificate
+ * and record the host. */
 #include <arpa/inet.h>
 
 #include "enrollment.h"
@@ -119,12 +120,32 @@ static int check_facts(const wire_facts *f, char **ret_endpoint, int *ret_status
         return 0;
 }
 
+/* The HTTP status of a tokens_consume() refusal. */
+static int token_status(int r) {
+        switch (r) {
+        case -EBADMSG:
+                return 400;
+        case -ENOENT:
+        case -EACCES:
+                return 401;
+        case -EPERM:
+                return 403;
+        case -EEXIST:
+                return 409;
+        case -EALREADY:
+        case -ETIME:
+                return 410;
+        default:
+                return 500;
+        }
+}
+
 int enroll_host(store *s, const ca *c, const char *signing_key_pem, const wire_enroll_request *req, int64_t now,
                 wire_enroll_response *ret, bool *ret_replaced, int *ret_status, char **ret_error) {
         _cleanup_free_ char *endpoint = NULL, *cert_pem = NULL, *err = NULL, *ca_pem = NULL;
         _cleanup_(X509_freep) X509 *cert = NULL;
         stored_token token = {};
-        stored_host h = {}, before = {};
+        stored_host h = {};
         char fingerprint[65];
         bool replaced = false;
         int r, status = 500;
@@ -142,12 +163,15 @@ int enroll_host(store *s, const ca *c, const char *signing_key_pem, const wire_e
         if (r < 0)
                 return fail(500, r, ret_status, ret_error,
                             xasprintf("cannot begin a transaction in the state store: %s", strerror(-r)));
-        /* Nothing is issued before the token is known good. */
+        /* Nothing is issued before the token is known good, and good for this name: the name rule
+         * is checked under the transaction's write lock, so a second enrollment of the same name
+         * waits for this one and then sees its host. */
         r = tokens_consume(s, req->token, req->facts.name, now, &token, &err);
         if (r < 0) {
-                status = r == -EBADMSG ? 400 : r == -ENOENT || r == -EACCES ? 401 : r == -EALREADY || r == -ETIME ? 410 : 500;
+                status = token_status(r);
                 goto fail;
         }
+        replaced = r > 0;
         r = ca_sign_host_csr(c, req->csr, req->facts.name, CA_HOST_LIFETIME, &cert_pem, &err);
         if (r < 0) {
                 status = r == -EBADMSG || r == -EPERM || r == -EINVAL ? 400 : 500;
@@ -158,14 +182,6 @@ int enroll_host(store *s, const ca *c, const char *signing_key_pem, const wire_e
                 r = x509_cert_fingerprint(cert, fingerprint);
         if (r < 0) {
                 err = xstrdup("cannot read back the issued certificate");
-                goto fail;
-        }
-        r = store_load_host(s, req->facts.name, &before);
-        if (r >= 0) {
-                replaced = true;
-                stored_host_done(&before);
-        } else if (r != -ENOENT) {
-                err = xasprintf("cannot read host '%s' from the state store: %s", req->facts.name, strerror(-r));
                 goto fail;
         }
         h = (stored_host) {
@@ -180,7 +196,14 @@ int enroll_host(store *s, const ca *c, const char *signing_key_pem, const wire_e
                 .cert_fingerprint = fingerprint,
                 .enrolled_at = now,
         };
-        r = store_save_host(s, &h);
+        /* Only a token made for this host may overwrite it: the store refuses a plain token's insert
+         * over an enrolled name even if the rule above were ever bypassed. */
+        r = store_save_host(s, &h, token.replaces != NULL);
+        if (r == -EEXIST) {
+                status = 409;
+                err = tokens_enrolled_error(req->facts.name);
+                goto fail;
+        }
         if (r >= 0)
                 r = store_commit(s);
         if (r < 0) {

@@ -11,11 +11,14 @@
 
 /* Enroll the host req describes. On success: 0, *ret filled (the host's certificate, the CA, the
  * signing key PEM given here, the controller's name) and *ret_replaced (optional) true when a host
- * of that name was enrolled before (agentctl enroll --force). On failure: -errno, *ret_status
- * the HTTP status to answer with and *ret_error a message that names no secret:
+ * of that name was enrolled before (agentctl enroll --force with a token made by 'token create
+ * --replace' for it). On failure: -errno, *ret_status the HTTP status to answer with and
+ * *ret_error a message that names no secret; the token stays unused, as with every refusal:
  *   400  facts or CSR invalid (name not a DNS label, address not an IP, endpoint not ADDR:PORT,
  *        CSR that does not verify), or the token not of the token's form
  *   401  unknown token, or wrong secret
+ *   403  a token made to re-enroll one host (--replace), presented for another name
+ *   409  the name is enrolled already and the token was not made to replace it
  *   410  token used or expired
  *   500  the state store failed
  * A facts endpoint on an unspecified address ("0.0.0.0:7443", "[::]:7443": the agent listens on

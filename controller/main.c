@@ -33,7 +33,7 @@ typedef struct args {
         const char *repo, *hosts, *state_dir, *domain, *host;
         const char *app, *database, *project; /* secret reveal */
         const char *csr, *allow_names, *lifetime; /* ca sign */
-        const char *ttl, *role, *labels; /* token create */
+        const char *ttl, *role, *labels, *replace; /* token create */
         const char *listen; /* serve */
         const char *timeout, *parallel; /* apply */
         const char *output; /* get database */
@@ -135,14 +135,19 @@ static const struct {
         { "ca show", "ca show [--state-dir DIR]",
           "Print the CA certificate's subject, SHA-256 fingerprint, validity and DNS domain.\n"
           "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n" },
-        { "token create", "token create [--ttl 1h] [--role database|application] [--labels K=V,...] [--state-dir DIR]",
+        { "token create",
+          "token create [--ttl 1h] [--role database|application] [--labels K=V,...] [--replace HOST] [--state-dir DIR]",
           "Create a one-time enrollment token and print it (ID.SECRET) on stdout; this is the only time\n"
           "it is shown: the state store keeps a hash of the secret. When it expires goes to stderr.\n"
           "The host that enrolls with it (agentctl enroll --token) gets the token's role and labels.\n"
+          "A token enrolls a host name not enrolled yet; only one made with --replace HOST re-enrolls\n"
+          "HOST (agentctl enroll --force, after its key was lost or rotated), and no other name.\n"
           "Needs write access to the state directory (root's).\n"
           "  --ttl T           validity: a number and s, m, h or d, at most 7d (default 1h)\n"
-          "  --role R          database or application (default " TOKENS_ROLE_DEFAULT ")\n"
+          "  --role R          database or application (default " TOKENS_ROLE_DEFAULT ", with --replace the host's)\n"
           "  --labels L        comma-separated KEY=VALUE labels for placement, e.g. environment=production\n"
+          "                    (with --replace, default the host's)\n"
+          "  --replace HOST    the token re-enrolls HOST, which must be enrolled, and only HOST\n"
           "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n" },
         { "serve", "serve --listen ADDR:PORT [--state-dir DIR]",
           "Answer agents over HTTPS (TLS 1.3, certificate controller.crt): GET /v1/ca, POST /v1/enroll\n"
@@ -213,7 +218,7 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                 { "ttl", required_argument, NULL, 'T' },       { "role", required_argument, NULL, 'R' },
                 { "labels", required_argument, NULL, 'l' },    { "listen", required_argument, NULL, 'S' },
                 { "timeout", required_argument, NULL, 't' },   { "parallel", required_argument, NULL, 'p' },
-                { "output", required_argument, NULL, 'o' },
+                { "output", required_argument, NULL, 'o' },    { "replace", required_argument, NULL, 'E' },
                 { "backup-passphrase", no_argument, NULL, 'B' },
                 {},
         };
@@ -226,7 +231,7 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                 { "secret rotate", "app", "database", "project", "state-dir" },
                 { "ca sign", "csr", "allow-names", "lifetime", "host", "state-dir" },
                 { "ca show", "state-dir" },
-                { "token create", "ttl", "role", "labels", "state-dir" },
+                { "token create", "ttl", "role", "labels", "replace", "state-dir" },
                 { "serve", "listen", "state-dir" },
                 { "hosts", "state-dir", "json" },
                 { "apply", "repo", "hosts", "state-dir", "domain", "timeout", "parallel", "verbose" },
@@ -311,6 +316,9 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                         break;
                 case 'l':
                         a->labels = optarg;
+                        break;
+                case 'E':
+                        a->replace = optarg;
                         break;
                 case 'S':
                         a->listen = optarg;
@@ -964,11 +972,11 @@ static void format_duration(int64_t s, char *buf, size_t size) {
 
 static int cmd_token_create(const args *a) {
         _cleanup_(store_closep) store *s = NULL;
-        _cleanup_free_ char *err = NULL, *labels = NULL;
+        _cleanup_free_ char *err = NULL, *labels = NULL, *role = NULL;
         _cleanup_erase_ char *token = NULL;
-        const char *role = a->role ? a->role : TOKENS_ROLE_DEFAULT;
         int64_t ttl = TOKENS_TTL_DEFAULT, now = (int64_t) time(NULL);
         stored_token t = {};
+        stored_host h = {};
         char when[32], ttl_text[32];
         int r;
 
@@ -976,11 +984,11 @@ static int cmd_token_create(const args *a) {
                 fprintf(stderr, "%s token create: %s\n", prog, err);
                 return EXIT_USAGE;
         }
-        if (tokens_check_role(role, &err) < 0) {
+        if (a->role && tokens_check_role(a->role, &err) < 0) {
                 fprintf(stderr, "%s token create: --role: %s\n", prog, err);
                 return EXIT_USAGE;
         }
-        if (tokens_parse_labels(a->labels ? a->labels : "", &labels, &err) < 0) {
+        if (a->labels && tokens_parse_labels(a->labels, &labels, &err) < 0) {
                 fprintf(stderr, "%s token create: --labels: %s\n", prog, err);
                 return EXIT_USAGE;
         }
@@ -996,8 +1004,36 @@ static int cmd_token_create(const args *a) {
                                                : "");
                 return EXIT_USAGE;
         }
-        r = tokens_create(s, role, labels, ttl, now, &token, &t, &err);
+        /* The host --replace names is checked and the token recorded in one transaction. */
+        r = store_begin(s);
         if (r < 0) {
+                fprintf(stderr, "%s token create: cannot begin a transaction in the state store: %s\n", prog,
+                        strerror(-r));
+                return EXIT_USAGE;
+        }
+        if (a->replace) {
+                r = tokens_check_replace(s, a->replace, &h, &err);
+                if (r < 0) {
+                        store_rollback(s);
+                        fprintf(stderr, "%s token create: %s\n", prog, err);
+                        return r == -ENOENT ? EXIT_INVALID : EXIT_USAGE;
+                }
+        }
+        /* Re-enrolling keeps what placement knows the host by, unless told otherwise. */
+        role = xstrdup(a->role ? a->role : a->replace ? h.role : TOKENS_ROLE_DEFAULT);
+        if (!labels)
+                labels = xstrdup(a->replace ? h.labels : "");
+        stored_host_done(&h);
+        r = tokens_create(s, role, labels, a->replace, ttl, now, &token, &t, &err);
+        if (r >= 0) {
+                r = store_commit(s);
+                if (r < 0) {
+                        stored_token_done(&t);
+                        err = xasprintf("cannot record the token in the state store: %s", strerror(-r));
+                }
+        }
+        if (r < 0) {
+                store_rollback(s);
                 fprintf(stderr, "%s token create: %s\n", prog, err);
                 return EXIT_USAGE;
         }
@@ -1012,8 +1048,13 @@ static int cmd_token_create(const args *a) {
                 fprintf(stderr, "%s token create: cannot write to stdout: %s\n", prog, strerror(-r));
                 return EXIT_USAGE;
         }
-        fprintf(stderr, "token for one %s host%s%s, valid until %s (%s); it is shown only this once\n", role,
-                *labels ? " with labels " : "", labels, when, ttl_text);
+        if (a->replace)
+                fprintf(stderr, "token to re-enroll host '%s' as a %s host%s%s, valid until %s (%s); it is shown only "
+                                "this once\n",
+                        a->replace, role, *labels ? " with labels " : "", labels, when, ttl_text);
+        else
+                fprintf(stderr, "token for one %s host%s%s, valid until %s (%s); it is shown only this once\n", role,
+                        *labels ? " with labels " : "", labels, when, ttl_text);
         if (streq(role, "database") && strncmp(labels, "environment=", 12) != 0 && !strstr(labels, ",environment="))
                 fprintf(stderr, "warning: databases are placed on hosts by their 'environment' label; a database "
                                 "host enrolled without one gets none (--labels environment=NAME)\n");

@@ -102,8 +102,13 @@ static void handle_enroll(https_request *r, void *userdata) {
                 https_reply_error(r, status, "enrollment of host '%s' refused: %s", strempty(req.facts.name), err);
         else {
                 _cleanup_free_ char *identity = mtls_host_name(resp.host, ca_domain(srv->ca));
-                fprintf(stderr, "enrolled host '%s' (%s) from %s as %s%s\n", resp.host, resp.role,
-                        https_request_peer_address(r), identity, replaced ? ", replacing its earlier enrollment" : "");
+                char id[WIRE_TOKEN_ID_LEN + 1] = "";
+
+                /* The token's id (public) says who let it in; replacing a host is worth an audit trail. */
+                (void) wire_token_parse(req.token, id, NULL);
+                fprintf(stderr, "enrolled host '%s' (%s) from %s as %s with token '%s'%s\n", resp.host, resp.role,
+                        https_request_peer_address(r), identity, id,
+                        replaced ? ", replacing its earlier enrollment" : "");
                 https_reply_json(r, 200, wire_enroll_response_to_json(&resp));
                 srv->enrolled++;
                 notify_status(srv);

@@ -5,7 +5,7 @@
 #include "macro.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 struct store {
         sqlite3 *db;
@@ -54,6 +54,9 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
          * opens it when the database comes back. */
         ("CREATE TABLE IF NOT EXISTS data_keys ("
          "  database_key TEXT PRIMARY KEY, ciphertext BLOB NOT NULL, created INTEGER NOT NULL);"),
+        /* 5 → 6: the enrolled host a token may re-enroll (token create --replace); NULL, as every
+         * earlier token gets, enrolls only a name not enrolled yet. */
+        "ALTER TABLE tokens ADD COLUMN replaces TEXT;",
 };
 
 static int sql_error(sqlite3 *db) {
@@ -564,17 +567,21 @@ int store_load_host(store *s, const char *name, stored_host *ret) {
         return 0;
 }
 
-int store_save_host(store *s, const stored_host *h) {
+int store_save_host(store *s, const stored_host *h, bool replace) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         _cleanup_free_ char *addresses = join_addresses(h->addresses, h->n_addresses);
 
         /* A host that enrolls again (agentctl enroll --force) gets new facts and a new certificate;
-         * what it last reported stays until its next report. */
+         * what it last reported stays until its next report. Without replace the primary key is the
+         * one check that counts: of two enrollments racing for a new name, only one inserts. */
         if (sqlite3_prepare_v2(s->db,
-                               "INSERT INTO hosts (name, role, addresses, cpus, memory_bytes, labels, endpoint, "
-                               "cert_fingerprint, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-                               "ON CONFLICT (name) DO UPDATE SET role = ?2, addresses = ?3, cpus = ?4, "
-                               "memory_bytes = ?5, labels = ?6, endpoint = ?7, cert_fingerprint = ?8, enrolled_at = ?9",
+                               replace ? "INSERT INTO hosts (name, role, addresses, cpus, memory_bytes, labels, endpoint, "
+                                         "cert_fingerprint, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                                         "ON CONFLICT (name) DO UPDATE SET role = ?2, addresses = ?3, cpus = ?4, "
+                                         "memory_bytes = ?5, labels = ?6, endpoint = ?7, cert_fingerprint = ?8, "
+                                         "enrolled_at = ?9"
+                                       : "INSERT INTO hosts (name, role, addresses, cpus, memory_bytes, labels, endpoint, "
+                                         "cert_fingerprint, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                                -1, &st, NULL) != SQLITE_OK)
                 return sql_error(s->db);
         sqlite3_bind_text(st, 1, h->name, -1, SQLITE_STATIC);
@@ -620,6 +627,7 @@ void stored_token_done(stored_token *t) {
         free(t->role);
         free(t->labels);
         free(t->used_by);
+        free(t->replaces);
         /* The binding key is derived from the secret: it lets whoever holds it vouch for a CA. */
         explicit_bzero(t, sizeof(*t));
 }
@@ -628,8 +636,8 @@ int store_insert_token(store *s, const stored_token *t) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
         if (sqlite3_prepare_v2(s->db,
-                               "INSERT INTO tokens (id, verifier, binding_key, role, labels, created, expires) "
-                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                               "INSERT INTO tokens (id, verifier, binding_key, role, labels, created, expires, "
+                               "replaces) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                                -1, &st, NULL) != SQLITE_OK)
                 return sql_error(s->db);
         sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
@@ -639,6 +647,10 @@ int store_insert_token(store *s, const stored_token *t) {
         sqlite3_bind_text(st, 5, strempty(t->labels), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 6, t->created);
         sqlite3_bind_int64(st, 7, t->expires);
+        if (t->replaces)
+                sqlite3_bind_text(st, 8, t->replaces, -1, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(st, 8);
         return sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(s->db);
 }
 
@@ -647,8 +659,8 @@ int store_load_token(store *s, const char *id, stored_token *ret) {
         int rc;
 
         if (sqlite3_prepare_v2(s->db,
-                               "SELECT verifier, binding_key, role, labels, created, expires, used_at, used_by "
-                               "FROM tokens WHERE id = ?1",
+                               "SELECT verifier, binding_key, role, labels, created, expires, used_at, used_by, "
+                               "replaces FROM tokens WHERE id = ?1",
                                -1, &st, NULL) != SQLITE_OK)
                 return sql_error(s->db);
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -668,6 +680,7 @@ int store_load_token(store *s, const char *id, stored_token *ret) {
                 .expires = sqlite3_column_int64(st, 5),
                 .used_at = sqlite3_column_int64(st, 6),
                 .used_by = col_dup_or_null(st, 7),
+                .replaces = col_dup_or_null(st, 8),
         };
         memcpy(ret->binding_key, sqlite3_column_blob(st, 1), sizeof(ret->binding_key));
         return 0;

@@ -100,8 +100,9 @@ void stored_hosts_free(stored_host *h, size_t n);
 int store_load_hosts(store *s, stored_host **ret, size_t *ret_n);
 /* -ENOENT when not enrolled. */
 int store_load_host(store *s, const char *name, stored_host *ret);
-/* Insert or replace a host's enrollment facts (name .. enrolled_at); keeps its reports. */
-int store_save_host(store *s, const stored_host *h);
+/* Record a host's enrollment facts (name .. enrolled_at). replace: insert or replace, keeping its
+ * reports; !replace: insert only, -EEXIST when the name is enrolled already. */
+int store_save_host(store *s, const stored_host *h, bool replace);
 /* A status report (or a push response): last_seen, applied revision and commit, failed, status. */
 int store_record_report(store *s, const char *host, uint64_t revision, const char *commit, bool failed,
                         const char *status_json, int64_t now);
@@ -115,6 +116,8 @@ typedef struct stored_token {
         int64_t created, expires;
         int64_t used_at;          /* 0: unused */
         char *used_by;            /* host that enrolled with it, or NULL */
+        char *replaces;           /* schema v6: the enrolled host it may re-enroll (and no other
+                                   * name), or NULL: it enrolls only a name not enrolled yet */
 } stored_token;
 
 void stored_token_done(stored_token *t);

@@ -185,8 +185,32 @@ static int random_id(char ret[WIRE_TOKEN_ID_LEN + 1]) {
         return 0;
 }
 
-int tokens_create(store *s, const char *role, const char *labels, int64_t ttl, int64_t now, char **ret_token,
-                  stored_token *ret, char **ret_error) {
+int tokens_check_replace(store *s, const char *host, stored_host *ret, char **ret_error) {
+        stored_host h = {};
+        int r;
+
+        if (!x509_host_label_valid(host)) {
+                set_error(ret_error, xasprintf("--replace: '%.64s' is not a host name (a DNS label: at most 63 "
+                                               "lower-case letters, digits and '-')",
+                                               host));
+                return -EINVAL;
+        }
+        r = store_load_host(s, host, &h);
+        if (r == -ENOENT)
+                set_error(ret_error, xasprintf("host '%s' is not enrolled: a plain token enrolls a new host", host));
+        else if (r < 0)
+                set_error(ret_error, xasprintf("cannot read host '%s' from the state store: %s", host, strerror(-r)));
+        if (r < 0)
+                return r;
+        if (ret)
+                *ret = h;
+        else
+                stored_host_done(&h);
+        return 0;
+}
+
+int tokens_create(store *s, const char *role, const char *labels, const char *replaces, int64_t ttl, int64_t now,
+                  char **ret_token, stored_token *ret, char **ret_error) {
         char id[WIRE_TOKEN_ID_LEN + 1], secret[WIRE_TOKEN_SECRET_LEN + 1], verifier[65];
         stored_token t = {};
         int r = -EEXIST;
@@ -209,6 +233,7 @@ int tokens_create(store *s, const char *role, const char *labels, int64_t ttl, i
                         .labels = (char *) strempty(labels),
                         .created = now,
                         .expires = now + ttl,
+                        .replaces = (char *) replaces,
                 };
                 wire_token_binding_key(secret, t.binding_key);
                 r = store_insert_token(s, &t);
@@ -228,6 +253,7 @@ int tokens_create(store *s, const char *role, const char *labels, int64_t ttl, i
                                 .labels = xstrdup(strempty(labels)),
                                 .created = now,
                                 .expires = now + ttl,
+                                .replaces = replaces ? xstrdup(replaces) : NULL,
                         };
                         wire_token_binding_key(secret, ret->binding_key);
                 }
@@ -288,13 +314,52 @@ int tokens_check(store *s, const char *token, int64_t now, stored_token *ret, ch
         return 0;
 }
 
+char *tokens_enrolled_error(const char *host) {
+        return xasprintf("host '%s' is already enrolled; re-enrolling it needs a token made with "
+                         "'infrastream-controller token create --replace %s'",
+                         host, host);
+}
+
+/* Whether t may enroll host: 1 it replaces host's enrollment, 0 host is a new name. */
+static int name_rule(store *s, const stored_token *t, const char *host, char **ret_error) {
+        stored_host h = {};
+        int r;
+
+        /* A token made to replace one host must not become a way to take over another. */
+        if (t->replaces && !streq(t->replaces, host)) {
+                set_error(ret_error, xasprintf("this token may only re-enroll host '%s', not '%s'", t->replaces, host));
+                return -EPERM;
+        }
+        r = store_load_host(s, host, &h);
+        if (r == -ENOENT)
+                return 0; /* a new name; for a --replace token, one no longer enrolled: nothing to take over */
+        if (r < 0) {
+                set_error(ret_error, xasprintf("cannot read host '%s' from the state store: %s", host, strerror(-r)));
+                return r;
+        }
+        stored_host_done(&h);
+        if (!t->replaces) {
+                set_error(ret_error, tokens_enrolled_error(host));
+                return -EEXIST;
+        }
+        return 1;
+}
+
 int tokens_consume(store *s, const char *token, const char *host, int64_t now, stored_token *ret, char **ret_error) {
         stored_token t = {};
+        bool enrolled;
         int r;
 
         r = tokens_check(s, token, now, &t, ret_error);
         if (r < 0)
                 return r;
+        /* Only after the secret: nobody without a good token learns which names are enrolled. */
+        r = name_rule(s, &t, host, ret_error);
+        if (r < 0) {
+                stored_token_done(&t);
+                return r;
+        }
+        enrolled = r > 0;
         r = store_use_token(s, t.id, host, now);
         if (r == -EALREADY)
                 /* Used between the check and now: another enrollment with the same token won. */
@@ -314,5 +379,5 @@ int tokens_consume(store *s, const char *token, const char *host, int64_t now, s
                 *ret = t;
         else
                 stored_token_done(&t);
-        return 0;
+        return enrolled ? 1 : 0;
 }

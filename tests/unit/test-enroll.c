@@ -1,10 +1,12 @@
 /* Unit tests for enrollment on the controller's side: token options (lifetime, role, labels),
  * token creation (format, only a verifier stored), the order of a presented token's checks, the
  * enrollment transaction (issued identity, recorded host, every refusal with its HTTP status and
- * nothing changed), and enrolled hosts joining the inventory. */
+ * nothing changed), re-enrollment only with a token made for that host (--replace), two
+ * enrollments racing for one name, and enrolled hosts joining the inventory. */
 #include "unit.h"
 
 #include <ftw.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdbool.h>
 #include <sys/stat.h>
@@ -155,7 +157,7 @@ static void test_create(void **state) {
         unsigned char key[32];
         stored_token t = {}, got = {};
 
-        assert_int_equal(tokens_create(f->s, "application", "environment=development", 3600, 1000, &token, &t, NULL), 0);
+        assert_int_equal(tokens_create(f->s, "application", "environment=development", NULL, 3600, 1000, &token, &t, NULL), 0);
         assert_true(matches("^[0-9a-f]{8}\\.[A-Za-z0-9_-]{32}$", token));
         assert_true(wire_token_parse(token, id, secret));
         assert_string_equal(t.id, id);
@@ -174,7 +176,7 @@ static void test_create(void **state) {
         stored_token_done(&t);
 
         /* Two tokens differ in id and secret. */
-        assert_int_equal(tokens_create(f->s, "database", "", 60, 1000, &token2, NULL, NULL), 0);
+        assert_int_equal(tokens_create(f->s, "database", "", NULL, 60, 1000, &token2, NULL, NULL), 0);
         assert_int_not_equal(strncmp(token, token2, 8), 0);
         assert_string_not_equal(token + 9, token2 + 9);
 
@@ -191,8 +193,8 @@ static void test_check(void **state) {
         _cleanup_free_ char *err = NULL;
         stored_token t = {};
 
-        assert_int_equal(tokens_create(f->s, "database", "environment=development", 3600, 1000, &token, NULL, NULL), 0);
-        assert_int_equal(tokens_create(f->s, "database", "", 60, 1000, &expired, NULL, NULL), 0);
+        assert_int_equal(tokens_create(f->s, "database", "environment=development", NULL, 3600, 1000, &token, NULL, NULL), 0);
+        assert_int_equal(tokens_create(f->s, "database", "", NULL, 60, 1000, &expired, NULL, NULL), 0);
 
         assert_int_equal(tokens_check(f->s, "not-a-token", 1000, &t, &err), -EBADMSG);
         contains(err, "is not an enrollment token");
@@ -293,7 +295,7 @@ static void test_enroll(void **state) {
         bool replaced = true;
         int status = 0;
 
-        assert_int_equal(tokens_create(f->s, "database", "environment=development,zone=a", 3600, 1000, &token, NULL,
+        assert_int_equal(tokens_create(f->s, "database", "environment=development,zone=a", NULL, 3600, 1000, &token, NULL,
                                        NULL),
                          0);
         req = request(token, csr, "db1");
@@ -353,8 +355,8 @@ static void test_enroll_refusals(void **state) {
         char id[9], *bad_addr[] = { "10.99.0.300" }, *dup_addr[] = { "10.0.0.1", "10.0.0.1" };
         size_t n = 0;
 
-        assert_int_equal(tokens_create(f->s, "application", "", 3600, 1000, &token, NULL, NULL), 0);
-        assert_int_equal(tokens_create(f->s, "application", "", 60, 1000, &short_lived, NULL, NULL), 0);
+        assert_int_equal(tokens_create(f->s, "application", "", NULL, 3600, 1000, &token, NULL, NULL), 0);
+        assert_int_equal(tokens_create(f->s, "application", "", NULL, 60, 1000, &short_lived, NULL, NULL), 0);
 
         /* Facts: 400, before the token is even looked at. */
         req = request(token, csr, "DB1");
@@ -410,7 +412,7 @@ static void test_enroll_refusals(void **state) {
         assert_int_equal(t.used_at, 0);
         stored_token_done(&t);
 
-        /* The same token still enrolls, and a second token for the same name replaces it. */
+        /* The same token still enrolls. */
         {
                 _cleanup_free_ char *err = NULL;
                 wire_enroll_response resp = {};
@@ -421,20 +423,197 @@ static void test_enroll_refusals(void **state) {
                 assert_int_equal(enroll_host(f->s, f->ca, SIGNING_PEM, &req, 1100, &resp, &replaced, &status, &err), 0);
                 assert_false(replaced);
                 wire_enroll_response_done(&resp);
-                assert_int_equal(tokens_create(f->s, "database", "environment=production", 3600, 1000, &other, NULL,
-                                               NULL),
-                                 0);
-                req = request(other, csr, "app1");
-                req.facts.cpus = 9;
-                assert_int_equal(enroll_host(f->s, f->ca, SIGNING_PEM, &req, 1200, &resp, &replaced, &status, &err), 0);
-                assert_true(replaced);
-                assert_string_equal(resp.role, "database");
+        }
+
+        /* Another plain token cannot take the enrolled name over (409), and is not spent by trying. */
+        assert_int_equal(tokens_create(f->s, "database", "environment=production", NULL, 3600, 1000, &other, NULL, NULL),
+                         0);
+        req = request(other, csr, "app1");
+        refused(f, &req, 1200, -EEXIST, 409,
+                "host 'app1' is already enrolled; re-enrolling it needs a token made with 'infrastream-controller token "
+                "create --replace app1'");
+        assert_int_equal(store_load_host(f->s, "app1", &h), 0);
+        assert_string_equal(h.role, "application");
+        assert_int_equal(h.enrolled_at, 1100);
+        stored_host_done(&h);
+        assert_true(wire_token_parse(other, id, NULL));
+        assert_int_equal(store_load_token(f->s, id, &t), 0);
+        assert_int_equal(t.used_at, 0);
+        assert_null(t.replaces);
+        stored_token_done(&t);
+        /* That token still enrolls a name nobody has. */
+        req = request(other, csr, "db2");
+        {
+                _cleanup_free_ char *err = NULL;
+                wire_enroll_response resp = {};
+                bool replaced = true;
+                int status = 0;
+
+                if (enroll_host(f->s, f->ca, SIGNING_PEM, &req, 1300, &resp, &replaced, &status, &err) < 0)
+                        fail_msg("enrollment refused (%d): %s", status, err);
+                assert_false(replaced);
                 wire_enroll_response_done(&resp);
-                assert_int_equal(store_load_host(f->s, "app1", &h), 0);
-                assert_int_equal(h.cpus, 9);
-                assert_string_equal(h.role, "database");
-                assert_string_equal(h.labels, "environment=production");
-                stored_host_done(&h);
+        }
+}
+
+/* token create --replace: only for an enrolled host; such a token re-enrolls that host, and only
+ * it; its refusals spend nothing. */
+static void test_enroll_replace(void **state) {
+        fixture *f = *state;
+        _cleanup_erase_ char *first = NULL, *again = NULL, *spent = NULL;
+        _cleanup_free_ char *csr = make_csr(NULL), *err = NULL;
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        wire_enroll_request req;
+        wire_enroll_response resp = {};
+        stored_host h = {};
+        stored_token t = {};
+        char id[9], fp[65];
+        bool replaced = false;
+        int status = 0;
+
+        /* Not a host name, or not enrolled: no token. */
+        assert_int_equal(tokens_check_replace(f->s, "DB1", NULL, &err), -EINVAL);
+        contains(err, "--replace: 'DB1' is not a host name");
+        free(TAKE_PTR(err));
+        assert_int_equal(tokens_check_replace(f->s, "db9", NULL, &err), -ENOENT);
+        assert_string_equal(err, "host 'db9' is not enrolled: a plain token enrolls a new host");
+        free(TAKE_PTR(err));
+
+        assert_int_equal(tokens_create(f->s, "database", "environment=production", NULL, 3600, 1000, &first, NULL, NULL),
+                         0);
+        req = request(first, csr, "db1");
+        assert_int_equal(enroll_host(f->s, f->ca, SIGNING_PEM, &req, 1100, &resp, &replaced, &status, &err), 0);
+        wire_enroll_response_done(&resp);
+        assert_int_equal(tokens_check_replace(f->s, "db1", &h, NULL), 0);
+        assert_string_equal(h.role, "database");
+        assert_string_equal(h.labels, "environment=production");
+        stored_host_done(&h);
+
+        assert_int_equal(tokens_create(f->s, "database", "environment=production", "db1", 3600, 1000, &again, &t, NULL),
+                         0);
+        assert_string_equal(t.replaces, "db1");
+        stored_token_done(&t);
+        assert_true(wire_token_parse(again, id, NULL));
+        assert_int_equal(store_load_token(f->s, id, &t), 0);
+        assert_string_equal(t.replaces, "db1");
+        stored_token_done(&t);
+
+        /* For another name, enrolled or not: 403, nothing spent, nothing recorded. */
+        req = request(again, csr, "db2");
+        refused(f, &req, 1200, -EPERM, 403, "this token may only re-enroll host 'db1', not 'db2'");
+        assert_int_equal(store_load_host(f->s, "db2", &h), -ENOENT);
+        assert_int_equal(store_load_token(f->s, id, &t), 0);
+        assert_int_equal(t.used_at, 0);
+        stored_token_done(&t);
+        /* The token's checks come first: a used --replace token is 410 whatever the name. */
+        assert_int_equal(tokens_create(f->s, "database", "", "db1", 3600, 1000, &spent, NULL, NULL), 0);
+        req = request(spent, csr, "db1");
+        assert_int_equal(enroll_host(f->s, f->ca, SIGNING_PEM, &req, 1250, &resp, &replaced, &status, &err), 0);
+        wire_enroll_response_done(&resp);
+        req = request(spent, csr, "db2");
+        refused(f, &req, 1260, -EALREADY, 410, "was already used (by host 'db1'");
+
+        /* For db1: its enrollment is replaced, with a new certificate. */
+        req = request(again, csr, "db1");
+        req.facts.cpus = 9;
+        if (enroll_host(f->s, f->ca, SIGNING_PEM, &req, 1300, &resp, &replaced, &status, &err) < 0)
+                fail_msg("re-enrollment refused (%d): %s", status, err);
+        assert_true(replaced);
+        assert_int_equal(x509_cert_from_pem(resp.certificate, &cert, NULL), 0);
+        assert_int_equal(x509_cert_fingerprint(cert, fp), 0);
+        wire_enroll_response_done(&resp);
+        assert_int_equal(store_load_host(f->s, "db1", &h), 0);
+        assert_int_equal(h.cpus, 9);
+        assert_int_equal(h.enrolled_at, 1300);
+        assert_string_equal(h.cert_fingerprint, fp);
+        assert_string_equal(h.labels, "environment=production");
+        stored_host_done(&h);
+        assert_int_equal(store_load_token(f->s, id, &t), 0);
+        assert_int_equal(t.used_at, 1300);
+        assert_string_equal(t.used_by, "db1");
+        stored_token_done(&t);
+        /* Once. */
+        refused(f, &req, 1400, -EALREADY, 410, "was already used (by host 'db1'");
+}
+
+/* Two enrollments of the same new name at once, with two good tokens, on two connections (as two
+ * requests, or two controllers, would be): exactly one wins, the other is told the name is taken. */
+typedef struct racer {
+        const char *dir, *token, *csr;
+        pthread_barrier_t *start;
+        int r, status;
+        bool replaced;
+        char *error;
+        char *certificate;
+} racer;
+
+static void *race(void *userdata) {
+        racer *x = userdata;
+        wire_enroll_request req = request(x->token, x->csr, "db7");
+        wire_enroll_response resp = {};
+        store *s = NULL;
+        ca *c = NULL;
+
+        x->r = store_open(x->dir, false, false, &s, NULL);
+        if (x->r >= 0)
+                x->r = ca_load(x->dir, &c, NULL);
+        pthread_barrier_wait(x->start);
+        if (x->r >= 0)
+                x->r = enroll_host(s, c, SIGNING_PEM, &req, 1500, &resp, &x->replaced, &x->status, &x->error);
+        x->certificate = TAKE_PTR(resp.certificate);
+        wire_enroll_response_done(&resp);
+        ca_free(c);
+        store_close(s);
+        return NULL;
+}
+
+static void test_enroll_race(void **state) {
+        fixture *f = *state;
+        _cleanup_erase_ char *t1 = NULL, *t2 = NULL;
+        _cleanup_free_ char *csr = make_csr(NULL);
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        pthread_barrier_t start;
+        pthread_t threads[2];
+        racer x[2];
+        stored_host h = {};
+        stored_token t = {};
+        char fp[65], id[9];
+        int winner;
+
+        assert_int_equal(tokens_create(f->s, "database", "", NULL, 3600, 1000, &t1, NULL, NULL), 0);
+        assert_int_equal(tokens_create(f->s, "application", "", NULL, 3600, 1000, &t2, NULL, NULL), 0);
+        assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+        for (int i = 0; i < 2; i++) {
+                x[i] = (racer) { .dir = f->dir, .token = i ? t2 : t1, .csr = csr, .start = &start, .r = -1 };
+                assert_int_equal(pthread_create(&threads[i], NULL, race, &x[i]), 0);
+        }
+        for (int i = 0; i < 2; i++)
+                assert_int_equal(pthread_join(threads[i], NULL), 0);
+        pthread_barrier_destroy(&start);
+
+        if ((x[0].r == 0) == (x[1].r == 0))
+                fail_msg("not exactly one winner: %d (%d: %s), %d (%d: %s)", x[0].r, x[0].status, strempty(x[0].error),
+                         x[1].r, x[1].status, strempty(x[1].error));
+        winner = x[0].r == 0 ? 0 : 1;
+        assert_false(x[winner].replaced);
+        assert_int_equal(x[!winner].r, -EEXIST);
+        assert_int_equal(x[!winner].status, 409);
+        contains(x[!winner].error, "host 'db7' is already enrolled; re-enrolling it needs a token made with "
+                                   "'infrastream-controller token create --replace db7'");
+        /* The host is the winner's, certificate and role; the loser's token is unused. */
+        assert_int_equal(store_load_host(f->s, "db7", &h), 0);
+        assert_string_equal(h.role, winner == 0 ? "database" : "application");
+        assert_int_equal(x509_cert_from_pem(x[winner].certificate, &cert, NULL), 0);
+        assert_int_equal(x509_cert_fingerprint(cert, fp), 0);
+        assert_string_equal(h.cert_fingerprint, fp);
+        stored_host_done(&h);
+        assert_true(wire_token_parse(winner == 0 ? t2 : t1, id, NULL));
+        assert_int_equal(store_load_token(f->s, id, &t), 0);
+        assert_int_equal(t.used_at, 0);
+        stored_token_done(&t);
+        for (int i = 0; i < 2; i++) {
+                free(x[i].error);
+                free(x[i].certificate);
         }
 }
 
@@ -506,7 +685,8 @@ static void test_inventory_add(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_options), T(test_create), T(test_check), T(test_enroll),
-                T(test_enroll_refusals), T(test_host_csr), cmocka_unit_test(test_inventory_add),
+                T(test_enroll_refusals), T(test_enroll_replace), T(test_enroll_race), T(test_host_csr),
+                cmocka_unit_test(test_inventory_add),
         };
 
         return cmocka_run_group_tests_name("enroll", tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /* Unit tests for the state store's schema v3: enrolled hosts (save keeps reports, reports need an
  * enrolled host), tokens (binding key round trip, one use only, unknown ids), issued certificates
  * (replace by key), transactions, and the upgrade of a version 2 store that keeps its records;
- * the backup passphrases (v4), the data keys and the placement check of /v1/data-keys (v5). */
+ * the backup passphrases (v4), the data keys and the placement check of /v1/data-keys (v5), the
+ * host a token may re-enroll (v6); a plain insert of a host never replaces an enrolled one. */
 #include "unit.h"
 
 #include <ftw.h>
@@ -71,8 +72,8 @@ static void test_hosts(void **state) {
         /* A report from a host that never enrolled is refused, not recorded. */
         assert_int_equal(store_record_report(f->s, "db1", 3, "c0ffee", false, "{}", 2000), -ENOENT);
 
-        assert_int_equal(store_save_host(f->s, &h), 0);
-        assert_int_equal(store_save_host(f->s, &app), 0);
+        assert_int_equal(store_save_host(f->s, &h, false), 0);
+        assert_int_equal(store_save_host(f->s, &app, false), 0);
         assert_int_equal(store_load_host(f->s, "db1", &got), 0);
         assert_string_equal(got.name, "db1");
         assert_string_equal(got.role, "database");
@@ -99,7 +100,12 @@ static void test_hosts(void **state) {
         h.cert_fingerprint = "ef34";
         h.enrolled_at = 3000;
         h.n_addresses = 1;
-        assert_int_equal(store_save_host(f->s, &h), 0);
+        /* ... but only when asked to replace: a plain insert of an enrolled name changes nothing. */
+        assert_int_equal(store_save_host(f->s, &h, false), -EEXIST);
+        assert_int_equal(store_load_host(f->s, "db1", &got), 0);
+        assert_string_equal(got.cert_fingerprint, "ab12");
+        stored_host_done(&got);
+        assert_int_equal(store_save_host(f->s, &h, true), 0);
         assert_int_equal(store_load_host(f->s, "db1", &got), 0);
         assert_int_equal(got.cpus, 16);
         assert_int_equal(got.n_addresses, 1);
@@ -143,6 +149,7 @@ static void test_tokens(void **state) {
         assert_int_equal(got.expires, 3610);
         assert_int_equal(got.used_at, 0);
         assert_null(got.used_by);
+        assert_null(got.replaces);
         stored_token_done(&got);
 
         /* Used once, never twice; an unknown id is not "used". */
@@ -162,6 +169,14 @@ static void test_tokens(void **state) {
         store_rollback(f->s);
         assert_int_equal(store_load_token(f->s, "0123abce", &got), 0);
         assert_int_equal(got.used_at, 0);
+        stored_token_done(&got);
+
+        /* v6: the host a token may re-enroll round-trips. */
+        t.id = "0123abcf";
+        t.replaces = "db1";
+        assert_int_equal(store_insert_token(f->s, &t), 0);
+        assert_int_equal(store_load_token(f->s, "0123abcf", &got), 0);
+        assert_string_equal(got.replaces, "db1");
         stored_token_done(&got);
 }
 
@@ -232,7 +247,7 @@ static void test_migration_from_2(void **state) {
         make_v2_store(dir);
         /* plan (read-only) cannot upgrade and says so. */
         assert_int_equal(store_open(dir, false, true, &s, &err), -ESTALE);
-        assert_non_null(strstr(err, "has schema version 2, older than this controller's 5"));
+        assert_non_null(strstr(err, "has schema version 2, older than this controller's 6"));
         assert_null(s);
         /* A writable open upgrades it: everything recorded before is still there. */
         assert_int_equal(store_open(dir, false, false, &s, NULL), 0);
@@ -254,7 +269,7 @@ static void test_migration_from_2(void **state) {
         assert_int_equal(store_load_hosts(s, &h, &n), 0);
         assert_int_equal(n, 0);
         stored_hosts_free(h, n);
-        assert_int_equal(store_save_host(s, &one), 0);
+        assert_int_equal(store_save_host(s, &one, false), 0);
         store_close(s);
         /* Upgraded once: read-only opens work now, and see the host. */
         assert_int_equal(store_open(dir, false, true, &s, NULL), 0);
@@ -332,6 +347,7 @@ static void test_migration_from_3(void **state) {
         char dir[64] = "/tmp/test-store.XXXXXX";
         stored_passphrase *all = NULL;
         stored_document *d = NULL;
+        stored_token t = {};
         unsigned char ct[] = { 1 };
         sqlite3 *db = NULL;
         store *s = NULL;
@@ -353,12 +369,14 @@ static void test_migration_from_3(void **state) {
                                       "  used_at INTEGER NOT NULL DEFAULT 0, used_by TEXT);"
                                       "CREATE TABLE certs (host TEXT NOT NULL, database TEXT NOT NULL, certificate TEXT NOT NULL, "
                                       "  not_after INTEGER NOT NULL, PRIMARY KEY (host, database));"
+                                      "INSERT INTO tokens (id, verifier, binding_key, role, labels, created, expires) "
+                                      "  VALUES ('0123abcd', 'v', zeroblob(32), 'database', '', 10, 3610);"
                                       "PRAGMA user_version = 3;",
                                       NULL, NULL, NULL),
                          SQLITE_OK);
         sqlite3_close(db);
         assert_int_equal(store_open(dir, false, true, &s, &err), -ESTALE);
-        assert_non_null(strstr(err, "has schema version 3, older than this controller's 5"));
+        assert_non_null(strstr(err, "has schema version 3, older than this controller's 6"));
         assert_int_equal(store_open(dir, false, false, &s, NULL), 0);
         assert_int_equal(store_load_documents(s, &d, &n), 0);
         assert_int_equal(n, 1);
@@ -367,9 +385,14 @@ static void test_migration_from_3(void **state) {
         assert_int_equal(n, 0);
         free(all);
         assert_int_equal(store_insert_backup_passphrase(s, &(stored_passphrase) { "o/u/e/p/db", ct, 1, 1 }), 0);
-        /* Up to version 5 in the same step: the data keys' table is there too. */
+        /* Up to version 6 in the same step: the data keys' table is there too, and a token made
+         * before --replace existed enrolls only a name not enrolled yet. */
         assert_int_equal(store_insert_data_key(s, &(stored_data_key) { "o/u/e/p/db", ct, 1, 1 }), 0);
         assert_int_equal(store_database_placed_on(s, "o/u/e/p/db", "db1"), 1);
+        assert_int_equal(store_load_token(s, "0123abcd", &t), 0);
+        assert_string_equal(t.role, "database");
+        assert_null(t.replaces);
+        stored_token_done(&t);
         store_close(s);
         assert_int_equal(store_open(dir, false, true, &s, NULL), 0);
         assert_int_equal(store_load_backup_passphrases(s, &all, &n), 0);
@@ -389,10 +412,10 @@ static void test_newer_schema(void **state) {
         assert_non_null(mkdtemp(dir));
         path = xasprintf("%s/%s", dir, STORE_FILE);
         assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 6;", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 7;", NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
         assert_int_equal(store_open(dir, false, false, &s, &err), -EPROTONOSUPPORT);
-        assert_non_null(strstr(err, "has schema version 6, newer than this controller's 5"));
+        assert_non_null(strstr(err, "has schema version 7, newer than this controller's 6"));
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
