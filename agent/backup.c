@@ -242,10 +242,25 @@ static int read_s3_keys(const agent_config *cfg, char **ret_id, char **ret_secre
         return 0;
 }
 
+int backup_make_repository(const agent_config *cfg, const char *db, uid_t uid, gid_t gid, char **ret_error) {
+        _cleanup_free_ char *repo = pgbackrest_repo_path(cfg, db);
+        /* The backup root is traversed by the OS user; each repository is its own. */
+        int r = mkdir_root(cfg->backup_root);
+
+        if (r < 0) {
+                *ret_error = xasprintf("cannot create backup root %s: %s", cfg->backup_root, strerror(-r));
+                return r;
+        }
+        r = mkdir_owned(repo, 0750, uid, gid);
+        if (r < 0)
+                *ret_error = xasprintf("cannot create repository %s: %s", repo, strerror(-r));
+        return r;
+}
+
 /* Repository, log directory and the config file; returns >0 when the config changed. The config's
  * hash goes to ret_hash. */
 static int write_setup(const agent_config *cfg, const doc_database *db, char ret_hash[65], char **ret_error) {
-        _cleanup_free_ char *conf = pgbackrest_conf_path(cfg, db->name), *repo = pgbackrest_repo_path(cfg, db->name),
+        _cleanup_free_ char *conf = pgbackrest_conf_path(cfg, db->name),
                             *logdir = xasprintf("%s/%s/log", cfg->data_root, db->name),
                             *pglog = pgbackrest_log_path(cfg, db->name);
         _cleanup_erase_ char *text = NULL, *key_id = NULL, *secret = NULL;
@@ -263,17 +278,9 @@ static int write_setup(const agent_config *cfg, const doc_database *db, char ret
                 if (r < 0)
                         return r;
         } else {
-                /* The backup root is traversed by the OS user; each repository is its own. */
-                r = mkdir_root(cfg->backup_root);
-                if (r < 0) {
-                        *ret_error = xasprintf("cannot create backup root %s: %s", cfg->backup_root, strerror(-r));
+                r = backup_make_repository(cfg, db->name, uid, gid, ret_error);
+                if (r < 0)
                         return r;
-                }
-                r = mkdir_owned(repo, 0750, uid, gid);
-                if (r < 0) {
-                        *ret_error = xasprintf("cannot create repository %s: %s", repo, strerror(-r));
-                        return r;
-                }
         }
         if ((r = mkdir_owned(logdir, 0700, uid, gid)) < 0 || (r = mkdir_owned(pglog, 0700, uid, gid)) < 0) {
                 *ret_error = xasprintf("cannot create %s: %s", pglog, strerror(-r));

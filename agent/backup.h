@@ -57,6 +57,8 @@ int backups_save(const agent_config *cfg, const backups_state *s, char **ret_err
 void backups_state_done(backups_state *s);
 /* The entry for db, added when missing. */
 backup_entry *backups_entry(backups_state *s, const char *db);
+/* <backup-root>/<db>, the local repository: 0750, the OS user's (and the backup root 0755). */
+int backup_make_repository(const agent_config *cfg, const char *db, uid_t uid, gid_t gid, char **ret_error);
 
 /* Converge db's backups: one result line "backup <db>: ..." (none while backups are disabled and
  * were never enabled). The cluster must be running. */

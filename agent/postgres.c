@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "backup.h"
 #include "failpoint.h"
 #include "fileio.h"
 #include "pg.h"
@@ -323,6 +324,14 @@ int postgres_reconcile(const agent_config *cfg, const doc_database *db, const pg
         if (r < 0)
                 goto fail;
         failpoint("after-config");
+        if (cfg->backend == SERVICE_SYSTEMD) {
+                /* The unit makes the local repository writable for archive_command only when it
+                 * exists as the server starts; the backup step, which would make it, comes later. */
+                _cleanup_free_ char *repo = service_repository_path(cfg, db);
+                r = repo ? backup_make_repository(cfg, db->name, uid, gid, &err) : 0;
+                if (r < 0)
+                        goto fail;
+        }
         r = service_install(cfg, db, &p, &err);
         if (r < 0)
                 goto fail;

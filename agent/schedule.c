@@ -18,6 +18,9 @@
 #include "strbuf.h"
 #include "systemd.h"
 
+#ifndef AGENTCTL_PATH
+#define AGENTCTL_PATH "/usr/bin/agentctl" /* Makefile.am passes $(bindir)/agentctl */
+#endif
 #define USEC_PER_SEC INT64_C(1000000)
 #define SCHEDULE_FILE "schedule.json"
 #define SCHEDULE_FILE_MAX (4u << 20)
@@ -110,21 +113,6 @@ char *schedule_unit_name(const char *db, schedule_kind k, const char *suffix) {
         return xasprintf("infrastream-backup-%s@%s.%s", schedule_kind_to_string(k), db, suffix);
 }
 
-/* One word of a unit's command line: '%' starts a specifier, whitespace splits, quotes and
- * backslashes are C-style escapes inside "…". */
-static void unit_word(strbuf *b, const char *s) {
-        strbuf_append(b, "\"");
-        for (const char *p = s; *p; p++) {
-                if (*p == '%')
-                        strbuf_append(b, "%%");
-                else if (*p == '"' || *p == '\\')
-                        strbuf_printf(b, "\\%c", *p);
-                else
-                        strbuf_printf(b, "%c", *p);
-        }
-        strbuf_append(b, "\"");
-}
-
 int schedule_timer_text(const doc_database *db, schedule_kind k, char **ret_text, char **ret_error) {
         _cleanup_(calendar_spec_freep) calendar_spec *c = NULL;
         _cleanup_free_ char *norm = NULL;
@@ -157,16 +145,27 @@ int schedule_timer_text(const doc_database *db, schedule_kind k, char **ret_text
 }
 
 char *schedule_service_text(const agent_config *cfg, const char *agentctl, const char *db, schedule_kind k) {
-        _cleanup_(strbuf_done) strbuf cmd = {};
-        _cleanup_free_ char *line = NULL;
+        _cleanup_(strbuf_done) strbuf cmd = {}, rw = {};
+        _cleanup_free_ char *line = NULL, *paths = NULL, *base = xasprintf("%s/%s", cfg->data_root, db);
 
-        unit_word(&cmd, agentctl);
+        systemd_unit_word(&cmd, agentctl);
         strbuf_append(&cmd, " --config ");
-        unit_word(&cmd, cfg->path);
+        systemd_unit_word(&cmd, cfg->path);
         strbuf_printf(&cmd, " backup run %s --type %s", db, schedule_kind_to_string(k));
         line = strbuf_steal(&cmd);
+        /* What `backup run` writes: backups.json in the state directory; pgBackRest's log and lock
+         * under <data-root>/<db>; the repository and the drill's copy under <backup-root>. '-': a
+         * database whose storage is locked (not mounted) still runs agentctl, which records why. */
+        systemd_unit_word(&rw, cfg->state_dir);
+        strbuf_append(&rw, " -");
+        systemd_unit_word(&rw, base);
+        strbuf_append(&rw, " -");
+        systemd_unit_word(&rw, cfg->backup_root);
+        paths = strbuf_steal(&rw);
         /* No TimeoutStartSec=: a oneshot's is infinity, and a big backup takes hours. Low CPU and
-         * I/O priority: the database serves clients meanwhile. */
+         * I/O priority: the database serves clients meanwhile. Sandboxed like the agent, less what
+         * only the agent does (nftables, units, LUKS2); no MemoryDenyWriteExecute=: the drill's
+         * PostgreSQL may JIT-compile queries. */
         return xasprintf("# Managed by infrastream-agent: rewritten on every apply, do not edit.\n"
                          "[Unit]\n"
                          "Description=%s backup of database %s (infrastream)\n"
@@ -178,19 +177,46 @@ char *schedule_service_text(const agent_config *cfg, const char *agentctl, const
                          "ExecStart=%s\n"
                          "Nice=10\n"
                          "IOSchedulingClass=best-effort\n"
-                         "IOSchedulingPriority=7\n",
-                         k == SCHEDULE_KIND_FULL ? "Full" : "Differential", db, db, line);
+                         "IOSchedulingPriority=7\n"
+                         "UMask=0077\n"
+                         "ProtectSystem=strict\n"
+                         "ReadWritePaths=%s\n"
+                         "ProtectHome=yes\n"
+                         "PrivateTmp=yes\n"
+                         "PrivateDevices=yes\n"
+                         "ProtectKernelTunables=yes\n"
+                         "ProtectKernelModules=yes\n"
+                         "ProtectKernelLogs=yes\n"
+                         "ProtectControlGroups=yes\n"
+                         "ProtectClock=yes\n"
+                         "ProtectHostname=yes\n"
+                         "NoNewPrivileges=yes\n"
+                         "CapabilityBoundingSet=CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_SETUID CAP_SETGID\n"
+                         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n"
+                         "RestrictNamespaces=yes\n"
+                         "RestrictRealtime=yes\n"
+                         "RestrictSUIDSGID=yes\n"
+                         "LockPersonality=yes\n"
+                         "SystemCallArchitectures=native\n"
+                         "SystemCallFilter=@system-service\n"
+                         "SystemCallErrorNumber=EPERM\n",
+                         k == SCHEDULE_KIND_FULL ? "Full" : "Differential", db, db, line, paths);
 }
 
+/* Next to ourselves in a build tree; installed, the daemon is in sbindir and agentctl in bindir. */
 char *schedule_agentctl_path(void) {
         char exe[PATH_MAX], *slash;
         ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
-        if (n <= 0)
-                return xstrdup("/usr/bin/agentctl"); /* where the package installs it */
-        exe[n] = '\0';
-        slash = strrchr(exe, '/');
-        return xasprintf("%.*s/agentctl", (int) (slash - exe), exe);
+        if (n > 0) {
+                _cleanup_free_ char *sibling = NULL;
+                exe[n] = '\0';
+                slash = strrchr(exe, '/');
+                sibling = xasprintf("%.*s/agentctl", (int) (slash - exe), exe);
+                if (access(sibling, X_OK) == 0)
+                        return TAKE_PTR(sibling);
+        }
+        return xstrdup(AGENTCTL_PATH);
 }
 
 static char *absolute_config(const agent_config *cfg) {

@@ -4,8 +4,10 @@
 
 #include "fileio.h"
 #include "macro.h"
+#include "pgbackrest.h"
 #include "proc.h"
 #include "service.h"
+#include "strbuf.h"
 #include "systemd.h"
 
 void cluster_paths_init(cluster_paths *p, const agent_config *cfg, const char *db) {
@@ -29,7 +31,31 @@ char *service_unit_name(const char *db) {
         return xasprintf("infrastream-postgresql@%s.service", db);
 }
 
+char *service_repository_path(const agent_config *cfg, const doc_database *db) {
+        /* What archive_command writes to: archiving is on with a passphrase (postgres.c), and the
+         * repository is local unless it is in S3. */
+        if (!db->backup.enabled || !db->backup.passphrase || cfg->backup_s3_bucket)
+                return NULL;
+        return pgbackrest_repo_path(cfg, db->name);
+}
+
 char *service_unit_text(const agent_config *cfg, const doc_database *db, const cluster_paths *p) {
+        _cleanup_(strbuf_done) strbuf rw = {};
+        _cleanup_free_ char *repo = service_repository_path(cfg, db), *paths = NULL;
+
+        /* The server writes only its own directory (data, WAL, logs, the socket in run/, and
+         * archive_command's pgBackRest log and lock) and, archiving locally, its repository. That
+         * one with '-': a missing repository leaves the database running, and its archiving
+         * failing where status shows it (the agent creates it before the unit starts). */
+        systemd_unit_word(&rw, p->base);
+        if (repo) {
+                strbuf_append(&rw, " -");
+                systemd_unit_word(&rw, repo);
+        }
+        paths = strbuf_steal(&rw);
+        /* No MemoryDenyWriteExecute=: PostgreSQL JIT-compiles queries (jit = on). No RemoveIPC=:
+         * stopping one cluster would remove the IPC objects of every other one running as the OS
+         * user (Debian's own too). No capabilities: it runs as the OS user. */
         return xasprintf("# Managed by infrastream-agent: rewritten on every apply, do not edit.\n"
                          "[Unit]\n"
                          "Description=PostgreSQL %d for database %s (infrastream)\n"
@@ -50,14 +76,32 @@ char *service_unit_text(const agent_config *cfg, const doc_database *db, const c
                          "CPUQuota=%d%%\n"
                          "OOMScoreAdjust=-900\n"
                          "NoNewPrivileges=yes\n"
-                         "ProtectSystem=full\n"
+                         "CapabilityBoundingSet=\n"
+                         "ProtectSystem=strict\n"
+                         "ReadWritePaths=%s\n"
                          "ProtectHome=yes\n"
                          "PrivateTmp=yes\n"
+                         "PrivateDevices=yes\n"
+                         "ProtectKernelTunables=yes\n"
+                         "ProtectKernelModules=yes\n"
+                         "ProtectKernelLogs=yes\n"
+                         "ProtectControlGroups=yes\n"
+                         "ProtectClock=yes\n"
+                         "ProtectHostname=yes\n"
+                         "ProtectProc=invisible\n"
+                         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n"
+                         "RestrictNamespaces=yes\n"
+                         "RestrictRealtime=yes\n"
+                         "RestrictSUIDSGID=yes\n"
+                         "LockPersonality=yes\n"
+                         "SystemCallArchitectures=native\n"
+                         "SystemCallFilter=@system-service\n"
+                         "SystemCallErrorNumber=EPERM\n"
                          "\n"
                          "[Install]\n"
                          "WantedBy=multi-user.target\n",
                          db->postgres_version, db->name, cfg->os_user, cfg->postgres_bin_dir, p->data,
-                         db->cpu_count * 100);
+                         db->cpu_count * 100, paths);
 }
 
 static int pg_ctl(const agent_config *cfg, const cluster_paths *p, const char *const *args, int *ret_status,

@@ -19,6 +19,9 @@ void cluster_paths_init(cluster_paths *p, const agent_config *cfg, const char *d
 void cluster_paths_done(cluster_paths *p);
 
 char *service_unit_name(const char *db);
+/* The local pgBackRest repository the database's unit lets it write (archive_command), NULL when
+ * none: it must exist before the unit starts. */
+char *service_repository_path(const agent_config *cfg, const doc_database *db);
 /* The systemd unit for a database (text), CPUQuota from cpuCount. */
 char *service_unit_text(const agent_config *cfg, const doc_database *db, const cluster_paths *p);
 

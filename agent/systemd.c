@@ -9,6 +9,19 @@
 #include "systemd.h"
 
 
+void systemd_unit_word(strbuf *b, const char *s) {
+        strbuf_append(b, "\"");
+        for (const char *p = s; *p; p++) {
+                if (*p == '%')
+                        strbuf_append(b, "%%");
+                else if (*p == '"' || *p == '\\')
+                        strbuf_printf(b, "\\%c", *p);
+                else
+                        strbuf_printf(b, "%c", *p);
+        }
+        strbuf_append(b, "\"");
+}
+
 bool systemd_booted(void) {
         return sd_booted() > 0;
 }

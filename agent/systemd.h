@@ -6,6 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strbuf.h"
+
+/* One word of a unit file's command line or path list, double-quoted: '%' doubled (it starts a
+ * specifier), quotes and backslashes escaped. */
+void systemd_unit_word(strbuf *b, const char *s);
 int systemd_daemon_reload(char **ret_error);
 /* method: "StartUnit", "StopUnit", "ReloadUnit", "RestartUnit", "TryRestartUnit". Waits for the
  * job to finish. */

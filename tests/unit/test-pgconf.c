@@ -139,6 +139,28 @@ static void test_unit_verifies(void **state) {
         assert_non_null(strstr(text, "\nCPUQuota=400%\n"));
         assert_non_null(strstr(text, "\nType=notify\n"));
         assert_non_null(strstr(text, "\nExecStart=/usr/lib/postgresql/15/bin/postgres -D /var/lib/infrastream/data/accounts-db/data\n"));
+        /* Read-only but for its own directory; no backups, no repository. */
+        assert_non_null(strstr(text, "\nProtectSystem=strict\nReadWritePaths=\"/var/lib/infrastream/data/accounts-db\"\n"));
+        assert_non_null(strstr(text, "\nCapabilityBoundingSet=\n"));
+        assert_null(strstr(text, "MemoryDenyWriteExecute")); /* jit = on */
+        {
+                /* Archiving to a local repository: it may write there too ('-': a missing one does
+                 * not keep the database down). In S3, nothing local. */
+                doc_database b = DB;
+                agent_config c = cfg;
+                _cleanup_free_ char *t = NULL, *t3 = NULL, *repo = NULL;
+                b.backup = (doc_backup) { .enabled = true, .passphrase = "pass", .schedule = "daily" };
+                c.backup_root = "/var/lib/infrastream/backup";
+                t = service_unit_text(&c, &b, &p);
+                assert_non_null(strstr(t, "\nReadWritePaths=\"/var/lib/infrastream/data/accounts-db\" "
+                                          "-\"/var/lib/infrastream/backup/accounts-db\"\n"));
+                repo = service_repository_path(&c, &b);
+                assert_string_equal(repo, "/var/lib/infrastream/backup/accounts-db");
+                c.backup_s3_bucket = "bucket";
+                t3 = service_unit_text(&c, &b, &p);
+                assert_non_null(strstr(t3, "\nReadWritePaths=\"/var/lib/infrastream/data/accounts-db\"\n"));
+                assert_null(service_repository_path(&c, &b));
+        }
         assert_non_null(mkdtemp(dir));
         path = xasprintf("%s/%s", dir, name);
         f = fopen(path, "we");

@@ -123,7 +123,8 @@ static void test_bad_expression(void **state) {
 
 static void test_unit_text(void **state) {
         doc_database db = { .name = "accounts-db", .backup = { .enabled = true, .schedule = "Mon *-*-* 03:00" } };
-        agent_config cfg = { .path = "/etc/infra stream/agent%1.conf" };
+        agent_config cfg = { .path = "/etc/infra stream/agent%1.conf", .state_dir = "/var/lib/infrastream/agent",
+                             .data_root = "/srv/pg data", .backup_root = "/var/lib/infrastream/backup" };
         _cleanup_free_ char *timer = NULL, *full = NULL, *name = NULL, *err = NULL,
                             *service = schedule_service_text(&cfg, "/usr/bin/agentctl", "accounts-db", SCHEDULE_KIND_DIFF);
 
@@ -154,7 +155,30 @@ static void test_unit_text(void **state) {
                                      "backup run accounts-db --type diff\n"
                                      "Nice=10\n"
                                      "IOSchedulingClass=best-effort\n"
-                                     "IOSchedulingPriority=7\n");
+                                     "IOSchedulingPriority=7\n"
+                                     "UMask=0077\n"
+                                     "ProtectSystem=strict\n"
+                                     "ReadWritePaths=\"/var/lib/infrastream/agent\" -\"/srv/pg data/accounts-db\" "
+                                     "-\"/var/lib/infrastream/backup\"\n"
+                                     "ProtectHome=yes\n"
+                                     "PrivateTmp=yes\n"
+                                     "PrivateDevices=yes\n"
+                                     "ProtectKernelTunables=yes\n"
+                                     "ProtectKernelModules=yes\n"
+                                     "ProtectKernelLogs=yes\n"
+                                     "ProtectControlGroups=yes\n"
+                                     "ProtectClock=yes\n"
+                                     "ProtectHostname=yes\n"
+                                     "NoNewPrivileges=yes\n"
+                                     "CapabilityBoundingSet=CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_SETUID CAP_SETGID\n"
+                                     "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n"
+                                     "RestrictNamespaces=yes\n"
+                                     "RestrictRealtime=yes\n"
+                                     "RestrictSUIDSGID=yes\n"
+                                     "LockPersonality=yes\n"
+                                     "SystemCallArchitectures=native\n"
+                                     "SystemCallFilter=@system-service\n"
+                                     "SystemCallErrorNumber=EPERM\n");
         /* The full's timer: weekly, whatever the document's schedule; " UTC" written once. */
         assert_int_equal(schedule_timer_text(&db, SCHEDULE_KIND_FULL, &full, &err), 0);
         assert_non_null(strstr(full, "\nOnCalendar=Sun *-*-* 01:00:00 UTC\n"));
@@ -176,7 +200,9 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
  * keys are only warnings) counts as a failure. */
 static void test_units_verify(void **state) {
         doc_database db = { .name = "accounts-db", .backup = { .enabled = true, .schedule = "Mon..Fri 22:30" } };
-        agent_config cfg = { .path = "/etc/infrastream/agent.conf" };
+        /* Paths with a space and a '%': systemd must read them back as they are. */
+        agent_config cfg = { .path = "/etc/infrastream/agent.conf", .state_dir = "/var/lib/infrastream/agent",
+                             .data_root = "/srv/pg data%", .backup_root = "/var/lib/infrastream/backup" };
         const char *builddir = getenv("top_builddir");
         _cleanup_free_ char *agentctl = xasprintf("%s/agent/agentctl", builddir ? builddir : ".");
         char dir[] = "/tmp/test-schedule.XXXXXX";
@@ -220,7 +246,7 @@ static int setup(void **state) {
         snprintf(f->dir, sizeof(f->dir), "/tmp/test-schedule.XXXXXX");
         assert_non_null(mkdtemp(f->dir));
         f->cfg = (agent_config) { .path = "/etc/infrastream/agent.conf", .state_dir = f->dir, .unit_dir = f->dir,
-                                  .backend = SERVICE_DIRECT };
+                                  .data_root = f->dir, .backup_root = f->dir, .backend = SERVICE_DIRECT };
         f->dbs[0] = (doc_database) { .name = "a", .backup = { .enabled = true, .schedule = "daily" } };
         f->dbs[1] = (doc_database) { .name = "b", .backup = { .enabled = true, .schedule = "Mon *-*-* 03:00" } };
         f->dbs[2] = (doc_database) { .name = "c", .backup = { .enabled = false, .schedule = "daily" } };
