@@ -9,6 +9,7 @@
 #include "failpoint.h"
 #include "firewall.h"
 #include "postgres.h"
+#include "replication.h"
 #include "roles.h"
 #include "schedule.h"
 #include "service.h"
@@ -74,7 +75,12 @@ static void reconcile_database_host(const agent_config *cfg, const doc_document 
                 (void) tls_reconcile(cfg, db, &tls, res);
                 if (postgres_reconcile(cfg, db, tls_state_pgconf(&tls, &pt), res) < 0)
                         continue; /* roles need a running cluster */
+                /* A standby's roles, database and grants arrive by replication (it is read-only), and
+                 * backups are taken on the primary. */
+                if (replication_is_standby(db))
+                        continue;
                 (void) roles_reconcile(cfg, db, res);
+                (void) replication_reconcile(cfg, db, res);
                 (void) backup_reconcile(cfg, db, res);
         }
         /* Backup timers for the databases with backups, none for the others (their backups stay). */

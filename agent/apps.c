@@ -154,16 +154,34 @@ char *apps_connection_string(const doc_env *e, const char *ca_file, bool resolve
 
         if (!e->password)
                 return NULL;
-        secret_init(&b, 128 + 3 * (strlen(e->role) + strlen(e->password) + strlen(e->database) + strlen(ca_file)) +
-                                strlen(e->db_hostname) + strlen(e->db_address));
+        size_t members = e->n_db_addresses > 1 ? e->n_db_addresses : 1, addresses = strlen(e->db_address);
+
+        for (size_t i = 0; i < e->n_db_addresses; i++)
+                addresses += strlen(e->db_addresses[i]) + 1;
+        secret_init(&b, 160 + 3 * (strlen(e->role) + strlen(e->password) + strlen(e->database) + strlen(ca_file)) +
+                                members * (strlen(e->db_hostname) + 8) + addresses);
         strbuf_append(&b, "postgresql://");
         url_encode(&b, e->role, false);
         strbuf_append(&b, ":");
         url_encode(&b, e->password, false);
-        strbuf_printf(&b, "@%s:%d/", e->db_hostname, e->port);
+        /* Every member serves the same TLS name: one host entry per member, told apart by hostaddr. */
+        strbuf_append(&b, "@");
+        for (size_t i = 0; i < members; i++)
+                strbuf_printf(&b, "%s%s:%d", i ? "," : "", e->db_hostname, e->port);
+        strbuf_append(&b, "/");
         url_encode(&b, e->database, false);
         strbuf_append(&b, "?sslmode=verify-full&sslrootcert=");
         url_encode(&b, ca_file, true);
+        if (members > 1) {
+                /* The name cannot say which member is which, so the addresses are always given;
+                 * libpq (14+) picks the primary for writers and prefers a standby for readers. */
+                strbuf_append(&b, "&hostaddr=");
+                for (size_t i = 0; i < members; i++)
+                        strbuf_printf(&b, "%s%s", i ? "," : "", e->db_addresses[i]);
+                strbuf_printf(&b, "&target_session_attrs=%s",
+                              e->access == DOC_ACCESS_READ_WRITE ? "read-write" : "prefer-standby");
+                return strbuf_steal(&b);
+        }
         /* The name stays (verify-full checks the certificate against it); the address only says
          * where to connect when the name does not resolve here. */
         if (!resolve)

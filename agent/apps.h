@@ -43,7 +43,9 @@ const apps_entry *apps_state_find(const apps_state *s, const char *name);
 int apps_check(const doc_document *d, char **ret_error);
 
 /* The connection string of one variable: postgresql://role:password@host:port/db?sslmode=
- * verify-full&sslrootcert=<ca_file>, plus &hostaddr=<address> when resolve is false. A secret:
+ * verify-full&sslrootcert=<ca_file>, plus &hostaddr=<address> when resolve is false. With several
+ * members (clusterSize > 1): one host:port per member, every address in hostaddr, and
+ * target_session_attrs=read-write or prefer-standby by the grant's access. A secret:
  * erase it. NULL when the variable has no password yet. */
 char *apps_connection_string(const doc_env *e, const char *ca_file, bool resolve);
 

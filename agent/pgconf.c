@@ -98,6 +98,15 @@ char *pgconf_managed(const pgconf_input *in) {
                 pg_quoted(&b, in->archive_command);
                 strbuf_printf(&b, "\n");
         }
+        if (in->primary_conninfo) {
+                /* The password is in the passfile the conninfo names, never here. */
+                strbuf_printf(&b, "\n# replication: a hot standby of '%s'\nprimary_conninfo = ",
+                              strempty(in->db->replication ? in->db->replication->primary : NULL));
+                pg_quoted(&b, in->primary_conninfo);
+                strbuf_printf(&b, "\nprimary_slot_name = ");
+                pg_quoted(&b, strempty(in->primary_slot_name));
+                strbuf_printf(&b, "\nhot_standby = on\n");
+        }
         strbuf_printf(&b, "\n# logging: to files in the data directory; statements are never logged (they can carry\n"
                       "# password verifiers)\n");
         strbuf_printf(&b, "logging_collector = on\nlog_directory = 'log'\nlog_filename = 'postgresql-%%a.log'\n"
@@ -148,6 +157,15 @@ char *pgconf_hba(const pgconf_input *in) {
                         hba_quoted(&b, r->name);
                         strbuf_printf(&b, " %s scram-sha-256\n", r->clients[j]);
                 }
+        }
+        /* Every member admits the others' replication connections (the standbys' today, the
+         * primary's after a switchover); no one else. */
+        for (size_t i = 0; in->tls && in->db->replication && i < in->db->replication->n_members; i++) {
+                const doc_member *m = &in->db->replication->members[i];
+                if (streq_ptr(m->host, in->host))
+                        continue;
+                strbuf_printf(&b, "hostssl replication \"" DOC_REPLICATION_USER "\" %s/%d scram-sha-256\n", m->address,
+                              strchr(m->address, ':') ? 128 : 32);
         }
         return strbuf_steal(&b);
 }

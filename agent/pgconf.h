@@ -41,6 +41,9 @@ typedef struct pgconf_input {
         const char *os_user;
         const pgconf_tls *tls;    /* NULL: no certificate yet, Unix socket only */
         const char *archive_command; /* backups enabled: WAL archiving with this command; NULL: none */
+        const char *host;         /* this host's name: the other members get replication lines */
+        const char *primary_conninfo; /* a standby's connection to its primary; NULL: not a standby */
+        const char *primary_slot_name;
 } pgconf_input;
 
 char *pgconf_managed(const pgconf_input *in);

@@ -14,6 +14,7 @@
 #include "pgconf.h"
 #include "postgres.h"
 #include "proc.h"
+#include "replication.h"
 #include "service.h"
 
 uint64_t host_memory_bytes(const agent_config *cfg) {
@@ -107,6 +108,8 @@ static int write_config(const agent_config *cfg, const doc_database *db, const p
         _cleanup_free_ char *archive = db->backup.enabled && db->backup.passphrase
                                              ? pgbackrest_archive_command(cfg, db->name)
                                              : NULL;
+        _cleanup_free_ char *conninfo = replication_is_standby(db) ? replication_conninfo(cfg, db) : NULL;
+        _cleanup_free_ char *slot = conninfo ? replication_slot_name(cfg->host) : NULL;
         pgconf_input in = {
                 .db = db,
                 .listen_addresses = (const char *const *) cfg->addresses,
@@ -116,6 +119,9 @@ static int write_config(const agent_config *cfg, const doc_database *db, const p
                 .os_user = cfg->os_user,
                 .tls = tls,
                 .archive_command = archive,
+                .host = cfg->host,
+                .primary_conninfo = conninfo,
+                .primary_slot_name = slot,
         };
         struct {
                 const char *name;
@@ -162,10 +168,15 @@ static int add_include(const char *dir, uid_t uid, gid_t gid, char **ret_error) 
 }
 
 /* Make <data> a cluster: 1 when it was created, 0 when it existed. Never touches an existing
- * cluster; a leftover data.initdb is an initdb of ours that a crash interrupted: redone. */
+ * cluster; a leftover data.initdb (data.basebackup) is an initdb (clone) of ours that a crash
+ * interrupted: redone. A standby is never initdb'd: it is a clone of its primary, made again from
+ * the primary whenever its data directory is gone (a lost replica). */
 static int ensure_cluster(const agent_config *cfg, const doc_database *db, const pgconf_tls *tls, const cluster_paths *p,
                           uid_t uid, gid_t gid, bool *ret_redone, char **ret_error) {
         _cleanup_free_ char *version = xasprintf("%s/PG_VERSION", p->data);
+        bool standby = replication_is_standby(db);
+        _cleanup_free_ char *clone_tmp = xasprintf("%s/data.basebackup", p->base);
+        const char *tmp = standby ? clone_tmp : p->initdb_tmp;
         int r;
 
         if (exists(version))
@@ -174,30 +185,48 @@ static int ensure_cluster(const agent_config *cfg, const doc_database *db, const
                 *ret_error = xasprintf("%s exists but is not a PostgreSQL cluster; refusing to touch it", p->data);
                 return -EEXIST;
         }
-        if (exists(p->initdb_tmp)) {
-                r = rm_rf(p->initdb_tmp);
+        if (exists(tmp)) {
+                r = rm_rf(tmp);
                 if (r < 0) {
-                        *ret_error = xasprintf("cannot remove the interrupted initdb in %s: %s", p->initdb_tmp, strerror(-r));
+                        *ret_error = xasprintf("cannot remove the interrupted %s in %s: %s", standby ? "clone" : "initdb",
+                                               tmp, strerror(-r));
                         return r;
                 }
                 *ret_redone = true;
         }
-        r = run_initdb(cfg, p, ret_error);
-        if (r < 0)
-                return r;
+        if (standby) {
+                r = replication_clone(cfg, db, tmp, uid, gid, ret_error);
+                if (r < 0) {
+                        if (exists(tmp))
+                                (void) rm_rf(tmp);
+                        return r;
+                }
+        } else {
+                r = run_initdb(cfg, p, ret_error);
+                if (r < 0)
+                        return r;
+        }
         failpoint("initdb-before-rename");
-        r = add_include(p->initdb_tmp, uid, gid, ret_error);
+        r = add_include(tmp, uid, gid, ret_error);
         if (r < 0)
                 return r;
         /* The cluster's first start already has our config, hba and ident: never a permissive window. */
-        r = write_config(cfg, db, tls, p->initdb_tmp, p, uid, gid, ret_error);
+        r = write_config(cfg, db, tls, tmp, p, uid, gid, ret_error);
         if (r < 0)
                 return r;
+        if (standby) {
+                _cleanup_free_ char *signal = xasprintf("%s/standby.signal", tmp);
+                r = write_file_atomic_owned(signal, "", 0, 0600, uid, gid);
+                if (r < 0) {
+                        *ret_error = xasprintf("cannot write %s: %s", signal, strerror(-r));
+                        return r;
+                }
+        }
         if (exists(p->data) && rmdir(p->data) < 0) {
                 *ret_error = xasprintf("cannot replace empty %s: %s", p->data, strerror(errno));
                 return -errno;
         }
-        if (rename(p->initdb_tmp, p->data) < 0) {
+        if (rename(tmp, p->data) < 0) {
                 *ret_error = xasprintf("cannot move the new cluster into %s: %s", p->data, strerror(errno));
                 return -errno;
         }
@@ -344,8 +373,13 @@ int postgres_reconcile(const agent_config *cfg, const doc_database *db, const pg
                 if (r < 0)
                         goto fail;
                 failpoint("after-start");
-                results_add(res, "cluster", db->name, created ? RES_CREATED : RES_CHANGED, "%s%s",
-                            created ? "initdb, started" : "started", redone ? " (interrupted initdb redone)" : "");
+                if (created && replication_is_standby(db))
+                        results_add(res, "cluster", db->name, RES_CREATED,
+                                    "cloned from the primary '%s' (pg_basebackup), started as a standby%s",
+                                    db->replication->primary, redone ? " (interrupted clone redone)" : "");
+                else
+                        results_add(res, "cluster", db->name, created ? RES_CREATED : RES_CHANGED, "%s%s",
+                                    created ? "initdb, started" : "started", redone ? " (interrupted initdb redone)" : "");
         } else if (changed) {
                 r = reload_and_check(cfg, db, &p, &err);
                 if (r < 0)

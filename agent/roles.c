@@ -240,6 +240,48 @@ static int reconcile_privileges(pg_conn *c, const doc_database *db, bool *ret_ch
         return r;
 }
 
+/* The primary's replication role (LOGIN REPLICATION, the document's verifier): the standbys
+ * stream as it. Outside the group roles, so revocation never sees it. */
+static int reconcile_replication_role(pg_conn *c, const doc_database *db, results *res, char **err) {
+        _cleanup_rows_ pg_rows *rows = NULL;
+        _cleanup_erase_ char *pw = NULL;
+        const char *params[] = { DOC_REPLICATION_USER };
+        char label[160];
+        strbuf sql = {}, why = {};
+        int r;
+
+        r = pg_exec(c, "SELECT rolcanlogin, rolreplication, coalesce(rolpassword, '') FROM pg_authid WHERE rolname = $1",
+                    params, 1, &rows, err);
+        if (r < 0)
+                return r;
+        pw = pg_quote_literal(c, db->replication->verifier);
+        role_label(label, sizeof(label), db, DOC_REPLICATION_USER);
+        if (pg_rows_count(rows) == 0) {
+                strbuf_printf(&sql, "CREATE ROLE " DOC_REPLICATION_USER " LOGIN REPLICATION PASSWORD %s", pw);
+                r = pg_exec(c, sql.s, NULL, 0, NULL, err);
+                erase_strbuf(&sql);
+                if (r < 0)
+                        return r;
+                results_add(res, "role", label, RES_CREATED, "login, replication");
+                return 0;
+        }
+        if (!streq(pg_rows_get(rows, 0, 0), "t") || !streq(pg_rows_get(rows, 0, 1), "t"))
+                strbuf_append(&why, "login and replication enabled");
+        if (!streq(pg_rows_get(rows, 0, 2), db->replication->verifier))
+                strbuf_printf(&why, "%spassword changed", why.len ? ", " : "");
+        if (!why.len) {
+                results_add(res, "role", label, RES_UNCHANGED, NULL);
+                return 0;
+        }
+        strbuf_printf(&sql, "ALTER ROLE " DOC_REPLICATION_USER " LOGIN REPLICATION PASSWORD %s", pw);
+        r = pg_exec(c, sql.s, NULL, 0, NULL, err);
+        erase_strbuf(&sql);
+        if (r >= 0)
+                results_add(res, "role", label, RES_CHANGED, "%s", why.s);
+        strbuf_done(&why);
+        return r;
+}
+
 int roles_reconcile(const agent_config *cfg, const doc_database *db, results *res) {
         _cleanup_free_ char *err = NULL;
         _cleanup_free_ const doc_role **create = xcalloc(db->n_roles + 1, sizeof(doc_role *));
@@ -377,6 +419,11 @@ int roles_reconcile(const agent_config *cfg, const doc_database *db, results *re
                         goto fail;
                 for (size_t i = 0; i < n_create; i++)
                         results_add(res, "role", role_label(label, sizeof(label), db, create[i]->name), RES_CREATED, "%s", doc_access_to_string(create[i]->access));
+        }
+        if (db->replication && db->replication->role == DOC_REPLICA_PRIMARY && db->replication->verifier) {
+                r = reconcile_replication_role(c, db, res, &err);
+                if (r < 0)
+                        goto fail;
         }
         failpoint("after-roles");
         if (dbsql.len) {

@@ -11,6 +11,7 @@
 #include "enroll.h"
 #include "fileio.h"
 #include "macro.h"
+#include "replication.h"
 #include "results.h"
 #include "service.h"
 #include "state.h"
@@ -92,6 +93,19 @@ static json_object *database_status(const agent_config *cfg, const doc_database 
                 json_object *b = backup_status(cfg, db, &text, failed, first_error);
                 json_object_object_add(o, "backups", json_object_new_string(text));
                 json_object_object_add(o, "backup", b);
+        }
+        if (db->replication) {
+                /* Asked only of a running cluster: a stopped one has no lag to tell. */
+                json_object *rep = running ? replication_status(cfg, db) : NULL;
+                if (!rep) {
+                        rep = json_object_new_object();
+                        json_object_object_add(rep, "role", json_object_new_string(
+                                                            db->replication->role == DOC_REPLICA_STANDBY ? "standby" : "primary"));
+                        json_object_object_add(rep, "timeline", NULL);
+                        json_object_object_add(rep, "lagBytes", NULL);
+                        json_object_object_add(rep, "lagSeconds", NULL);
+                }
+                json_object_object_add(o, "replication", rep);
         }
         {
                 encryption_state es;
@@ -357,6 +371,35 @@ static void join(FILE *f, json_object *a, const char *sep, const char *suffix, c
                 fprintf(f, "%s%s%s", i ? sep : "", json_object_get_string(json_object_array_get_idx(a, i)), suffix);
 }
 
+/* ", role standby (timeline 1, lag 0 B)" or ", role primary (timeline 1, standby db2 lag 0 B)";
+ * nothing without replication. */
+static void print_replication(FILE *f, json_object *db) {
+        json_object *r = NULL, *v = NULL, *a = NULL;
+        const char *role;
+
+        if (!json_object_object_get_ex(db, "replication", &r) || !json_object_is_type(r, json_type_object))
+                return;
+        role = strempty(get_str(r, "role"));
+        fprintf(f, ", role %s (", role);
+        if (json_object_object_get_ex(r, "timeline", &v) && json_object_is_type(v, json_type_int))
+                fprintf(f, "timeline %lld", (long long) json_object_get_int64(v));
+        else
+                fputs("timeline unknown", f);
+        if (streq(role, "standby")) {
+                if (json_object_object_get_ex(r, "lagBytes", &v) && json_object_is_type(v, json_type_int))
+                        fprintf(f, ", lag %lld B", (long long) json_object_get_int64(v));
+                else
+                        fputs(", lag unknown", f);
+        } else if (json_object_object_get_ex(r, "standbys", &a) && json_object_is_type(a, json_type_array))
+                for (size_t i = 0; i < json_object_array_length(a); i++) {
+                        json_object *s = json_object_array_get_idx(a, i);
+                        fprintf(f, ", standby %s %s", strempty(get_str(s, "host")), strempty(get_str(s, "state")));
+                        if (json_object_object_get_ex(s, "lagBytes", &v) && json_object_is_type(v, json_type_int))
+                                fprintf(f, " lag %lld B", (long long) json_object_get_int64(v));
+                }
+        fputs(")", f);
+}
+
 /* "encryption fscrypt (unlocked)"; anything but unlocked in red: "encryption none". */
 static void print_encryption(FILE *f, json_object *db, bool color) {
         json_object *e = NULL;
@@ -406,8 +449,10 @@ void status_print(json_object *o, FILE *f, bool color) {
                         fputs(", roles ", f);
                         json_object_object_get_ex(db, "roles", &x);
                         join(f, x, " ", "", "none");
-                        fprintf(f, ", TLS %s%s, backups %s, ", tls ? "expires " : "no certificate yet",
+                        fprintf(f, ", TLS %s%s, backups %s", tls ? "expires " : "no certificate yet",
                                 tls ? when(tls, b2) : "", strempty(get_str(db, "backups")));
+                        print_replication(f, db);
+                        fputs(", ", f);
                         print_encryption(f, db, color);
                 }
         if (json_object_object_get_ex(o, "apps", &a))

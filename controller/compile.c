@@ -186,6 +186,30 @@ static int secret_key_cmp(const void *key, const void *elem) {
         return r ? r : strcmp(k->database_key, x->database_key);
 }
 
+/* The replication role's verifier on a primary, as a grant's (same secret store, under the
+ * reserved application key DOC_REPLICATION_USER, which no "org/ou/env/project/app" key equals). */
+static int attach_replication_verifier(doc_replication *rep, secrets *x, const char *db_key, const stored_secret *all,
+                                       size_t n_all) {
+        char *v = NULL;
+        int r;
+
+        if (x)
+                r = secrets_ensure(x, DOC_REPLICATION_USER, db_key, &v);
+        else {
+                secret_ref key = { DOC_REPLICATION_USER, db_key };
+                const stored_secret *found =
+                        n_all ? bsearch(&key, all, n_all, sizeof(stored_secret), secret_key_cmp) : NULL;
+
+                v = xstrdup(found ? found->verifier : COMPILE_VERIFIER_PENDING);
+                r = 0;
+        }
+        if (r < 0)
+                return r;
+        free(rep->verifier);
+        rep->verifier = v;
+        return 0;
+}
+
 int compile_attach_verifiers(compilation *c, secrets *x) {
         stored_secret *all = NULL;
         size_t n_all = 0;
@@ -206,6 +230,8 @@ int compile_attach_verifiers(compilation *c, secrets *x) {
                         char db_key[512];
 
                         r = doc_key(&db->identity, db->name, db_key, sizeof(db_key));
+                        if (r >= 0 && db->replication && db->replication->role == DOC_REPLICA_PRIMARY)
+                                r = attach_replication_verifier(db->replication, x, db_key, all, n_all);
                         for (size_t k = 0; k < db->n_roles && r >= 0; k++) {
                                 doc_role *role = &db->roles[k];
                                 char app_key[512];
@@ -246,8 +272,12 @@ int compile_prune_secrets(compilation *c, secrets *x, size_t *ret_removed) {
 
         for (size_t i = 0; i < c->set.n_apps; i++)
                 n += c->set.apps[i].n_grants;
-        live = xmalloc((n + 1) * sizeof(secret_ref));
+        live = xmalloc((n + c->set.n_dbs + 1) * sizeof(secret_ref));
         n = 0;
+        /* A database's replication password lives as long as the database: shrinking to one member
+         * and growing again keeps the standbys' credentials. */
+        for (size_t i = 0; i < c->set.n_dbs; i++)
+                live[n++] = (secret_ref) { DOC_REPLICATION_USER, database_key(&c->arena, &c->set.dbs[i]) };
         for (size_t i = 0; i < c->set.n_apps; i++) {
                 const m_application *a = &c->set.apps[i];
 
@@ -263,12 +293,37 @@ int compile_prune_secrets(compilation *c, secrets *x, size_t *ret_removed) {
         return secrets_prune(x, live, n, ret_removed);
 }
 
+/* A standby's replication password (it connects to the primary with it); -ENOENT keeps NULL. */
+static int attach_replication_passwords(doc_document *d, secrets *x) {
+        for (size_t i = 0; i < d->n_databases; i++) {
+                doc_database *db = &d->databases[i];
+                char db_key[512];
+                char *pw = NULL;
+                int r;
+
+                if (!db->replication || db->replication->role != DOC_REPLICA_STANDBY)
+                        continue;
+                r = doc_key(&db->identity, db->name, db_key, sizeof(db_key));
+                if (r >= 0)
+                        r = secrets_get_password(x, DOC_REPLICATION_USER, db_key, &pw);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                erase_and_free(db->replication->password);
+                db->replication->password = pw;
+        }
+        return 0;
+}
+
 int compile_attach_passwords(compilation *c, secrets *x) {
         for (size_t h = 0; h < c->rr.n_docs; h++) {
                 doc_document *d = c->rr.docs[h];
 
-                if (d->role != DOC_HOST_APPLICATION)
+                if (d->role != DOC_HOST_APPLICATION) {
+                        int r = attach_replication_passwords(d, x);
+                        if (r < 0)
+                                return r;
                         continue;
+                }
                 for (size_t i = 0; i < d->n_apps; i++) {
                         doc_app *app = &d->apps[i];
                         char app_key[512];
@@ -405,7 +460,7 @@ int compile_attach_certificates(compilation *c, long host, int64_t now) {
 }
 
 char *compile_stored_body(doc_document *d) {
-        size_t n_secrets = d->n_databases, k = 0;
+        size_t n_secrets = 2 * d->n_databases, k = 0;
         char **saved;
         char *body;
 
@@ -414,15 +469,21 @@ char *compile_stored_body(doc_document *d) {
         for (size_t i = 0; i < d->n_apps; i++)
                 n_secrets += d->apps[i].n_env;
         saved = xcalloc(n_secrets + 1, sizeof(char *));
-        for (size_t i = 0; i < d->n_databases; i++)
+        for (size_t i = 0; i < d->n_databases; i++) {
                 saved[k++] = TAKE_PTR(d->databases[i].backup.passphrase);
+                if (d->databases[i].replication)
+                        saved[k++] = TAKE_PTR(d->databases[i].replication->password);
+        }
         for (size_t i = 0; i < d->n_apps; i++)
                 for (size_t j = 0; j < d->apps[i].n_env; j++)
                         saved[k++] = TAKE_PTR(d->apps[i].env[j].password);
         body = doc_encode(d, NULL);
         k = 0;
-        for (size_t i = 0; i < d->n_databases; i++)
+        for (size_t i = 0; i < d->n_databases; i++) {
                 d->databases[i].backup.passphrase = saved[k++];
+                if (d->databases[i].replication)
+                        d->databases[i].replication->password = saved[k++];
+        }
         for (size_t i = 0; i < d->n_apps; i++)
                 for (size_t j = 0; j < d->apps[i].n_env; j++)
                         d->apps[i].env[j].password = saved[k++];

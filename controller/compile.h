@@ -57,14 +57,19 @@ int compile_record_placements(compilation *c);
 /* Fill doc_role.scram_verifier for every role on every database host. With x (render, inside the
  * caller's transaction), a grant's secret is created on first use; without (plan), stored
  * verifiers are only read and a role without a secret gets COMPILE_VERIFIER_PENDING. */
+/* The same for the replication role of every replicated database (doc_replication.verifier, on
+ * its primary), kept in the secret store as a grant of the reserved application key
+ * DOC_REPLICATION_USER. */
 int compile_attach_verifiers(compilation *c, secrets *x);
 /* Delete the secrets of grants no longer in the manifests (inside the caller's transaction).
- * A grant whose database is not placed yet keeps its secret. */
+ * A grant whose database is not placed yet keeps its secret; a database's replication secret is
+ * kept while the database is in the manifests. */
 int compile_prune_secrets(compilation *c, secrets *x, size_t *ret_removed);
 
 /* Fill doc_env.password on every application host from the secret store (render, apply, and plan,
- * which must hash what apply hashes). In memory only: the state store never keeps a document with
- * a password (compile_stored_body()). A grant without a secret yet keeps NULL. */
+ * which must hash what apply hashes), and doc_replication.password on standbys. In memory only: the
+ * state store never keeps a document with a password (compile_stored_body()). A grant without a
+ * secret yet keeps NULL. */
 int compile_attach_passwords(compilation *c, secrets *x);
 /* Set doc_database.tls_certificate on database hosts (host < 0: every host; else that inventory
  * index) from the certificates the CA issued (store_load_certs()), where the stored certificate
@@ -82,7 +87,7 @@ int compile_attach_backup_passphrases(compilation *c, secrets *x, bool create);
 int compile_ensure_data_keys(compilation *c, secrets *x);
 
 /* The body the state store keeps for d: its canonical JSON without signature and without the
- * passwords and backup passphrases (they are left out as if NULL). */
+ * passwords, replication passwords and backup passphrases (they are left out as if NULL). */
 char *compile_stored_body(doc_document *d);
 /* Stamp inventory host h's document for publication; the content hash covers everything,
  * passwords, passphrases and certificates included. Unchanged since the recorded document: the recorded

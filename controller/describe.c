@@ -116,6 +116,48 @@ static char *reported_state(const char *status_json, const char *name) {
         return NULL;
 }
 
+/* One member's replication as its host last reported it ({"role", "timeline", "lagBytes",
+ * "lagSeconds"} in the database's entry of the agent's status): each value that is not there, or
+ * not of its type, is null. */
+static json_object *reported_member(compilation *c, long h, const char *name) {
+        static const struct {
+                const char *key;
+                json_type type;
+        } fields[] = {
+                { "role", json_type_string },
+                { "timeline", json_type_int },
+                { "lagBytes", json_type_int },
+                { "lagSeconds", json_type_double },
+        };
+        _cleanup_(stored_host_done) stored_host sh = {};
+        _cleanup_(json_putp) json_object *status = NULL;
+        json_object *o = json_object_new_object(), *rep = NULL, *dbs, *v;
+        const inv_host *host = &c->inv.hosts[h];
+
+        json_object_object_add(o, "host", json_object_new_string(host->name));
+        json_object_object_add(o, "address", host->n_addresses > 0 ? json_object_new_string(host->addresses[0]) : NULL);
+        if (c->store && store_load_host(c->store, host->name, &sh) >= 0 && sh.status)
+                status = json_tokener_parse(sh.status);
+        if (status && json_object_object_get_ex(status, "databases", &dbs) && json_object_is_type(dbs, json_type_array))
+                for (size_t i = 0; i < json_object_array_length(dbs); i++) {
+                        json_object *d = json_object_array_get_idx(dbs, i);
+                        if (json_object_object_get_ex(d, "name", &v) && streq(json_object_get_string(v), name) &&
+                            json_object_object_get_ex(d, "replication", &v) && json_object_is_type(v, json_type_object))
+                                rep = v;
+                }
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                json_object *val = NULL;
+
+                /* A whole number of seconds is an int to json-c: lagSeconds takes either. */
+                if (rep && json_object_object_get_ex(rep, fields[i].key, &v) &&
+                    (json_object_is_type(v, fields[i].type) ||
+                     (fields[i].type == json_type_double && json_object_is_type(v, json_type_int))))
+                        val = json_object_get(v);
+                json_object_object_add(o, fields[i].key, val);
+        }
+        return o;
+}
+
 /* status and its detail, from the placement, the recorded document and the host's reports. */
 static void compute_status(compilation *c, size_t i, const doc_document *hostdoc, json_object *computed) {
         const placement *p = &c->pl[i];
@@ -163,6 +205,10 @@ static void compute_status(compilation *c, size_t i, const doc_document *hostdoc
                 json_object_object_add(computed, "statusDetail", json_object_new_string(detail));
 }
 
+static int str_ptr_cmp(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
 static int build_computed(compilation *c, size_t i, const describe_options *o, json_object **ret, char **ret_error) {
         const m_database *m = &c->set.dbs[i];
         const placement *p = &c->pl[i];
@@ -185,6 +231,20 @@ static int build_computed(compilation *c, size_t i, const describe_options *o, j
                                hostdoc && c->inv.hosts[p->members[0]].n_addresses > 0
                                        ? json_object_new_string(c->inv.hosts[p->members[0]].addresses[0])
                                        : NULL);
+        /* members[0] is the primary (render.c); the replicas by host name. */
+        json_object_object_add(computed, "primary", hostdoc ? json_object_new_string(hostdoc->host) : NULL);
+        {
+                json_object *replicas = json_object_new_array();
+                _cleanup_free_ const char **names = xcalloc(p->n_members + 1, sizeof(char *));
+
+                for (size_t k = 1; k < p->n_members; k++)
+                        names[k - 1] = c->inv.hosts[p->members[k]].name;
+                if (p->n_members > 1)
+                        qsort_safe(names, p->n_members - 1, sizeof(char *), str_ptr_cmp);
+                for (size_t k = 0; k + 1 < p->n_members; k++)
+                        json_object_array_add(replicas, json_object_new_string(names[k]));
+                json_object_object_add(computed, "replicas", replicas);
+        }
         r = ca_load(o->state_dir, &authority, &err);
         if (r >= 0)
                 r = ca_describe(authority, &subject, fp, &nb, &na);
@@ -196,6 +256,18 @@ static int build_computed(compilation *c, size_t i, const describe_options *o, j
         json_object_object_add(computed, "caFingerprint", r >= 0 ? json_object_new_string(fp) : NULL);
         compute_status(c, i, db ? hostdoc : NULL, computed);
         json_object_object_add(computed, "roles", roles_json(db));
+        if (p->n_members > 1) {
+                /* Replicated: each member as its host reports it, primary first. */
+                json_object *members = json_object_new_array();
+
+                json_object_array_add(members, reported_member(c, p->members[0], m->name));
+                for (size_t k = 1; k < p->n_members; k++) {
+                        const char *want = json_object_get_string(
+                                json_object_array_get_idx(json_object_object_get(computed, "replicas"), k - 1));
+                        json_object_array_add(members, reported_member(c, inventory_find(&c->inv, want), m->name));
+                }
+                json_object_object_add(computed, "members", members);
+        }
         *ret = computed;
         return 0;
 }

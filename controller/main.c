@@ -615,6 +615,22 @@ static size_t count_passphrases(const doc_document *d) {
         return n;
 }
 
+/* Replication passwords a document carries in the clear (standbys). */
+static size_t count_replication_passwords(const doc_document *d) {
+        size_t n = 0;
+        for (size_t i = 0; i < d->n_databases; i++)
+                n += d->databases[i].replication && d->databases[i].replication->password;
+        return n;
+}
+
+static void warn_cleartext(const char *host, size_t n, const char *what) {
+        if (n > 0)
+                fprintf(stderr,
+                        "warning: host '%s''s document carries %zu %s%s in the clear, as apply delivers it over "
+                        "mutual TLS; keep this output private\n",
+                        host, n, what, n == 1 ? "" : "s");
+}
+
 static int cmd_render(const args *a) {
         _cleanup_(compilation_done) compilation c = {};
         _cleanup_(secrets_closep) secrets *x = NULL;
@@ -622,7 +638,7 @@ static int cmd_render(const args *a) {
         _cleanup_erase_ char *body = NULL; /* carries passwords or backup passphrases */
         const char *what = "record in the state store";
         doc_document *d;
-        size_t size, n_passwords, n_passphrases;
+        size_t size;
         long h;
         int r;
 
@@ -693,18 +709,9 @@ static int cmd_render(const args *a) {
                 fprintf(stderr, "%s render: cannot %s: %s\n", prog, what, strerror(-r));
                 return EXIT_USAGE;
         }
-        n_passwords = count_passwords(d);
-        if (n_passwords > 0)
-                fprintf(stderr,
-                        "warning: host '%s''s document carries %zu database password%s in the clear, as apply delivers "
-                        "it over mutual TLS; keep this output private\n",
-                        a->host, n_passwords, n_passwords == 1 ? "" : "s");
-        n_passphrases = count_passphrases(d);
-        if (n_passphrases > 0)
-                fprintf(stderr,
-                        "warning: host '%s''s document carries %zu backup passphrase%s in the clear, as apply delivers "
-                        "it over mutual TLS; keep this output private\n",
-                        a->host, n_passphrases, n_passphrases == 1 ? "" : "s");
+        warn_cleartext(a->host, count_passwords(d), "database password");
+        warn_cleartext(a->host, count_passphrases(d), "backup passphrase");
+        warn_cleartext(a->host, count_replication_passwords(d), "replication password");
         /* write(2), not stdio: no copy of a secret is left in a stdio buffer. */
         r = write_all(STDOUT_FILENO, body);
         if (r < 0) {
@@ -1329,8 +1336,8 @@ static int cmd_get_database(const args *a, const char *name) {
         if (r >= 0)
                 r = compile_attach_certificates(&c, -1, (int64_t) time(NULL));
         if (r >= 0 && c.store) {
-                /* The recorded content hash covers the backup passphrases: hash what apply hashed
-                 * (the passphrases stay in memory, never shown). */
+                /* The recorded content hash covers the backup passphrases and replication
+                 * passwords: hash what apply hashed (they stay in memory, never shown). */
                 _cleanup_(secrets_closep) secrets *x = NULL;
 
                 r = secrets_open(c.store, a->state_dir, &x, &err);
@@ -1339,6 +1346,9 @@ static int cmd_get_database(const args *a, const char *name) {
                         return EXIT_USAGE;
                 }
                 r = compile_attach_backup_passphrases(&c, x, false);
+                /* And the standbys' replication passwords. */
+                if (r >= 0)
+                        r = compile_attach_passwords(&c, x);
         }
         if (r < 0) {
                 fprintf(stderr, "%s get database: cannot read the state store: %s\n", prog, strerror(-r));

@@ -105,6 +105,19 @@ static bool in_list(char *const *v, size_t n, const char *s) {
         return false;
 }
 
+static const char *replication_role(const doc_replication *rep) {
+        return !rep ? "(none)" : rep->role == DOC_REPLICA_PRIMARY ? "primary" : "standby";
+}
+
+/* This host's part in a replicated database. Never the password or the verifier: only that the
+ * replication role's password is created. */
+static void diff_replication(plan_changes *l, const doc_replication *a, const doc_replication *b) {
+        cmp_str(l, "replication.role", replication_role(a), replication_role(b));
+        cmp_str(l, "replication.primary", a ? a->primary : "(none)", b ? b->primary : "(none)");
+        if (b && b->verifier && streq(b->verifier, COMPILE_VERIFIER_PENDING))
+                str_field(l, "replication.password", "(none)", "(new)");
+}
+
 static void diff_database(plan_changes *l, const doc_database *a, const doc_database *b) {
         /* a: recorded (may be NULL), b: desired (may be NULL). */
         const doc_database *any = b ? b : a;
@@ -127,6 +140,7 @@ static void diff_database(plan_changes *l, const doc_database *a, const doc_data
                  * changes once created: only its creation is a change, and never its value. */
                 if (b->backup.passphrase && streq(b->backup.passphrase, COMPILE_PASSPHRASE_PENDING))
                         str_field(l, "backupConfig.passphrase", "(none)", "(new)");
+                diff_replication(l, a->replication, b->replication);
                 if (!streq_ptr(a->tls_certificate, b->tls_certificate))
                         /* Issued by the CA in apply's certificate round; the PEM itself says nothing here. */
                         str_field(l, "tlsCertificate", a->tls_certificate ? "(issued)" : "(none)",
@@ -368,8 +382,22 @@ static void print_change(out *o, const plan_changes *l, const plan_change *c) {
                                 puts_all(o, "        backups ", d->backup.schedule, ", kept ", NULL);
                                 put_int(o, d->backup.retention_days);
                                 put(o, " days\n");
-                        } else
+                        } else if (d->replication && d->replication->role == DOC_REPLICA_STANDBY)
+                                put(o, "        backups disabled (taken on the primary)\n");
+                        else
                                 put(o, "        backups disabled\n");
+                        if (d->replication) {
+                                if (d->replication->role == DOC_REPLICA_PRIMARY)
+                                        put(o, "        replication primary, standbys");
+                                else
+                                        puts_all(o, "        replication standby of ", d->replication->primary,
+                                                 ", members", NULL);
+                                for (size_t k = 0; k < d->replication->n_members; k++)
+                                        if (d->replication->role == DOC_REPLICA_STANDBY ||
+                                            !streq(d->replication->members[k].host, d->replication->primary))
+                                                puts_all(o, " ", d->replication->members[k].host, NULL);
+                                put(o, "\n");
+                        }
                         return;
                 }
                 break;

@@ -22,6 +22,7 @@ typedef struct render_ctx {
         size_t *first_target; /* apps[i]'s targets start at target[first_target[i]] */
         char ***cidrs;        /* inventory host → its addresses as CIDRs, made on first use */
         client_list *clients; /* per application */
+        char ***db_addresses; /* per database: member_addresses(), made on first use */
 } render_ctx;
 
 static void add_pending(render_result *r, const char *kind, const char *name, const identity *id, mloc loc,
@@ -121,6 +122,95 @@ static const client_list *app_clients(render_ctx *x, const manifest_set *s, size
         return cl;
 }
 
+static int member_cmp(const void *a, const void *b) {
+        return strcmp(((const doc_member *) a)->host, ((const doc_member *) b)->host);
+}
+
+/* tmpl (shared roles, no allow-list yet) onto host document d: the roles' clients and, with
+ * replication, the other members' addresses as the allow-list. Each member's roles exist there by
+ * replication, so every member admits the same clients. */
+static void render_database_on(render_ctx *x, doc_document *d, const doc_database *tmpl, size_t n_allow,
+                               doc_replication *rep, const placement *p, long self) {
+        doc_database *db = &d->databases[d->n_databases++];
+
+        *db = *tmpl;
+        /* Each member its own roles: their verifiers are malloc'd and replaced per document. */
+        if (p) {
+                db->roles = alloc_array(x->r, tmpl->n_roles, sizeof(doc_role));
+                if (tmpl->n_roles > 0)
+                        memcpy(db->roles, tmpl->roles, tmpl->n_roles * sizeof(doc_role));
+        }
+        for (size_t k = 0; p && k < p->n_members; k++)
+                if (p->members[k] != self)
+                        n_allow += x->inv->hosts[p->members[k]].n_addresses;
+        db->allow = alloc_array(x->r, n_allow, sizeof(char *));
+        for (size_t k = 0; k < db->n_roles; k++)
+                for (size_t c = 0; c < db->roles[k].n_clients; c++)
+                        db->allow[db->n_allow++] = db->roles[k].clients[c];
+        for (size_t k = 0; p && k < p->n_members; k++) {
+                char **cidrs;
+
+                if (p->members[k] == self)
+                        continue;
+                cidrs = host_cidrs(x, p->members[k]);
+                for (size_t j = 0; j < x->inv->hosts[p->members[k]].n_addresses; j++)
+                        db->allow[db->n_allow++] = cidrs[j];
+        }
+        db->n_allow = sort_unique(db->allow, db->n_allow);
+        db->replication = rep;
+}
+
+/* clusterSize > 1: members[0] is the primary, the others hot standbys. The member list is shared;
+ * each member gets its own replication block (its role; the verifier or the password is attached
+ * later, compile_attach_verifiers() and compile_attach_passwords()). */
+static void render_replicated(render_ctx *x, const doc_database *tmpl, size_t n_allow, const placement *p) {
+        const inventory *inv = x->inv;
+        doc_member *members = arena_alloc(&x->r->arena, p->n_members * sizeof(doc_member));
+        const char *primary = inv->hosts[p->members[0]].name;
+
+        for (size_t k = 0; k < p->n_members; k++) {
+                const inv_host *h = &inv->hosts[p->members[k]];
+                members[k] = (doc_member) { borrow(h->name), borrow(h->addresses[0]) };
+        }
+        qsort_safe(members, p->n_members, sizeof(doc_member), member_cmp);
+        for (size_t k = 0; k < p->n_members; k++) {
+                doc_replication *rep = arena_alloc(&x->r->arena, sizeof(doc_replication));
+                doc_database db = *tmpl;
+
+                *rep = (doc_replication) {
+                        .role = k == 0 ? DOC_REPLICA_PRIMARY : DOC_REPLICA_STANDBY,
+                        .primary = borrow(primary),
+                        .members = members,
+                        .n_members = p->n_members,
+                };
+                /* Backups from the primary only. pgBackRest could take them from a standby
+                 * (backup-standby), but that still needs the primary reachable for the start and
+                 * stop calls, and two members each running the schedule into one repository
+                 * would race: one writer per repository, and it is the primary. */
+                if (k > 0)
+                        db.backup.enabled = false;
+                render_database_on(x, x->r->docs[p->members[k]], &db, n_allow, rep, p, p->members[k]);
+        }
+}
+
+/* Every member's first address, the primary's first, then the standbys' by host name
+ * (doc_env.db_addresses); NULL with one member. */
+static char **member_addresses(render_ctx *x, const placement *p, size_t i) {
+        char **v = x->db_addresses[i];
+
+        if (v || p->n_members < 2)
+                return v;
+        v = arena_alloc(&x->r->arena, p->n_members * sizeof(char *));
+        for (size_t k = 1; k < p->n_members; k++)
+                v[k] = borrow(x->inv->hosts[p->members[k]].name);
+        qsort_safe(v + 1, p->n_members - 1, sizeof(char *), str_cmp);
+        /* By name, then the names replaced by their hosts' addresses. */
+        for (size_t k = 1; k < p->n_members; k++)
+                v[k] = borrow(x->inv->hosts[inventory_find(x->inv, v[k])].addresses[0]);
+        v[0] = borrow(x->inv->hosts[p->members[0]].addresses[0]);
+        return x->db_addresses[i] = v;
+}
+
 void render_documents(const manifest_set *s, const inventory *inv, const placement *pl, const char *domain,
                       render_result *r) {
         _cleanup_free_ size_t *grant_start = xcalloc(s->n_dbs + 2, sizeof(size_t));
@@ -129,11 +219,13 @@ void render_documents(const manifest_set *s, const inventory *inv, const placeme
         _cleanup_free_ client_list *clients = xcalloc(s->n_apps + 1, sizeof(client_list));
         _cleanup_free_ size_t *first_target = xmalloc((s->n_apps + 1) * sizeof(size_t));
         _cleanup_free_ char ***cidrs = xcalloc(inv->n + 1, sizeof(char **));
+        _cleanup_free_ char ***db_addresses = xcalloc(s->n_dbs + 1, sizeof(char **));
         _cleanup_free_ long *target = NULL;
         _cleanup_free_ grant_ref *grants = NULL;
         _cleanup_free_ size_t *fill = NULL;
         size_t n_grants = 0, n_targets = 0;
-        render_ctx ctx = { .r = r, .inv = inv, .first_target = first_target, .cidrs = cidrs, .clients = clients };
+        render_ctx ctx = { .r = r, .inv = inv, .first_target = first_target, .cidrs = cidrs, .clients = clients,
+                           .db_addresses = db_addresses };
 
         *r = (render_result) { .docs = xcalloc(inv->n + 1, sizeof(doc_document *)), .n_docs = inv->n };
         arena_init(&r->arena);
@@ -158,7 +250,8 @@ void render_documents(const manifest_set *s, const inventory *inv, const placeme
                 hostnames[i] = arena_concat(&r->arena, m->name, ".", m->id.project, ".", m->id.environment, ".",
                                             m->id.organizational_unit, ".", m->id.organization, ".", domain, NULL);
                 if (strlen(hostnames[i]) <= 253)
-                        n_dbs_on[pl[i].members[0]]++;
+                        for (size_t k = 0; k < pl[i].n_members; k++)
+                                n_dbs_on[pl[i].members[k]]++;
         }
         for (size_t i = 0; i < s->n_apps; i++)
                 for (size_t k = 0; k < s->apps[i].n_hosts; k++)
@@ -191,12 +284,10 @@ void render_documents(const manifest_set *s, const inventory *inv, const placeme
                         if (s->apps[i].grants[j].db >= 0)
                                 grants[fill[s->apps[i].grants[j].db]++] = (grant_ref) { &s->apps[i], &s->apps[i].grants[j] };
 
-        /* Database hosts. Replicas (clusterSize > 1) have hosts reserved; only the primary is
-         * rendered until replication exists. */
+        /* Database hosts: every member of a database gets it, members[0] as the primary. */
         for (size_t i = 0; i < s->n_dbs; i++) {
                 const m_database *m = &s->dbs[i];
-                doc_document *d;
-                doc_database *db;
+                doc_database db;
                 size_t n_allow = 0;
 
                 if (pl[i].pending)
@@ -209,9 +300,7 @@ void render_documents(const manifest_set *s, const inventory *inv, const placeme
                                                  strlen(hostnames[i])));
                         continue;
                 }
-                d = r->docs[pl[i].members[0]];
-                db = &d->databases[d->n_databases++];
-                *db = (doc_database) {
+                db = (doc_database) {
                         .name = borrow(m->name),
                         .identity = borrow_identity(&m->id),
                         .hostname = hostnames[i],
@@ -221,14 +310,15 @@ void render_documents(const manifest_set *s, const inventory *inv, const placeme
                         .port = DEFAULT_PG_PORT,
                         .backup = { m->backup_enabled, borrow(m->schedule), m->retention_days },
                 };
-                db->tls_names = arena_alloc(&r->arena, sizeof(char *));
-                db->tls_names[db->n_tls_names++] = db->hostname;
+                /* One name for every member: clients verify whichever member they reach with it. */
+                db.tls_names = arena_alloc(&r->arena, sizeof(char *));
+                db.tls_names[db.n_tls_names++] = db.hostname;
 
-                db->roles = alloc_array(r, grant_start[i + 1] - grant_start[i], sizeof(doc_role));
+                db.roles = alloc_array(r, grant_start[i + 1] - grant_start[i], sizeof(doc_role));
                 for (size_t g = grant_start[i]; g < grant_start[i + 1]; g++) {
                         const m_application *a = grants[g].app;
                         const client_list *cl = app_clients(&ctx, s, (size_t) (a - s->apps));
-                        doc_role *role = &db->roles[db->n_roles++];
+                        doc_role *role = &db.roles[db.n_roles++];
 
                         role->name = role->application = borrow(a->name);
                         role->access = grants[g].grant->read_only ? DOC_ACCESS_READ_ONLY : DOC_ACCESS_READ_WRITE;
@@ -237,12 +327,12 @@ void render_documents(const manifest_set *s, const inventory *inv, const placeme
                         role->n_clients = cl->n;
                         n_allow += cl->n;
                 }
-                qsort_safe(db->roles, db->n_roles, sizeof(doc_role), role_cmp);
-                db->allow = alloc_array(r, n_allow, sizeof(char *));
-                for (size_t k = 0; k < db->n_roles; k++)
-                        for (size_t c = 0; c < db->roles[k].n_clients; c++)
-                                db->allow[db->n_allow++] = db->roles[k].clients[c];
-                db->n_allow = sort_unique(db->allow, db->n_allow);
+                qsort_safe(db.roles, db.n_roles, sizeof(doc_role), role_cmp);
+                if (pl[i].n_members == 1) {
+                        render_database_on(&ctx, r->docs[pl[i].members[0]], &db, n_allow, NULL, NULL, 0);
+                        continue;
+                }
+                render_replicated(&ctx, &db, n_allow, &pl[i]);
         }
 
         /* Application hosts. */
@@ -295,6 +385,8 @@ void render_documents(const manifest_set *s, const inventory *inv, const placeme
                                 e->database = borrow(g->database);
                                 e->db_hostname = hostnames[g->db];
                                 e->db_address = borrow(dbh->addresses[0]);
+                                e->db_addresses = member_addresses(&ctx, &pl[g->db], (size_t) g->db);
+                                e->n_db_addresses = e->db_addresses ? pl[g->db].n_members : 0;
                                 e->port = DEFAULT_PG_PORT;
                                 e->role = app->name;
                                 e->access = g->read_only ? DOC_ACCESS_READ_ONLY : DOC_ACCESS_READ_WRITE;
@@ -315,8 +407,8 @@ void render_documents(const manifest_set *s, const inventory *inv, const placeme
 void render_result_done(render_result *r) {
         /* The documents are the arena's, but for the fields callers replace with malloc'd strings:
          * the commit (render), the roles' verifiers (compile_attach_verifiers()), the databases'
-         * certificates and backup passphrases and the variables' passwords
-         * (compile_attach_certificates/backup_passphrases/passwords()). */
+         * certificates and backup passphrases, the replication verifiers and passwords and the
+         * variables' passwords (compile_attach_certificates/backup_passphrases/passwords()). */
         for (size_t i = 0; i < r->n_docs; i++) {
                 doc_document *d = r->docs[i];
 
@@ -324,6 +416,10 @@ void render_result_done(render_result *r) {
                 for (size_t k = 0; k < d->n_databases; k++) {
                         free(d->databases[k].tls_certificate);
                         erase_and_free(d->databases[k].backup.passphrase);
+                        if (d->databases[k].replication) {
+                                free(d->databases[k].replication->verifier);
+                                erase_and_free(d->databases[k].replication->password);
+                        }
                         for (size_t j = 0; j < d->databases[k].n_roles; j++)
                                 free(d->databases[k].roles[j].scram_verifier);
                 }

@@ -29,8 +29,9 @@ typedef struct render_result {
  * read-only views: they live in ret->arena, share arrays, and point to the strings of s and inv,
  * which must outlive them. Never doc_document_free() them. Only these fields are malloc'd (or
  * NULL), so that callers may free() and replace them: doc_document.commit,
- * doc_role.scram_verifier, doc_database.tls_certificate, doc_backup.passphrase and doc_env.password
- * (secrets, the last two: replace them with erase_and_free()). render_result_done() frees those
+ * doc_role.scram_verifier, doc_database.tls_certificate, doc_replication.verifier, and the secrets
+ * doc_backup.passphrase, doc_replication.password and doc_env.password (replace those with
+ * erase_and_free()). render_result_done() frees those
  * (wiping the secrets) and the rest. */
 void render_documents(const manifest_set *s, const inventory *inv, const placement *pl, const char *domain,
                       render_result *ret);

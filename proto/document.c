@@ -1,5 +1,6 @@
 /* The desired-state document's JSON wire form: canonical encoder, content hash, and the strict
  * decoder every agent runs on untrusted input before anything privileged happens. */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -21,6 +22,15 @@ static const char *const access_names[] = {
         [DOC_ACCESS_READ_ONLY] = "read-only",
         [DOC_ACCESS_READ_WRITE] = "read-write",
 };
+
+static const char *const replication_role_names[] = {
+        [DOC_REPLICA_PRIMARY] = "primary",
+        [DOC_REPLICA_STANDBY] = "standby",
+};
+
+/* Members of a replicated database: a primary and at most 15 standbys. */
+#define DOC_MEMBERS_MIN 2
+#define DOC_MEMBERS_MAX 16
 
 static const char *const host_role_names[] = {
         [DOC_HOST_DATABASE] = "database",
@@ -46,6 +56,20 @@ static void identity_done(doc_identity *id) {
         free(id->project);
 }
 
+static void replication_free(doc_replication *rep) {
+        if (!rep)
+                return;
+        free(rep->primary);
+        for (size_t i = 0; i < rep->n_members; i++) {
+                free(rep->members[i].host);
+                free(rep->members[i].address);
+        }
+        free(rep->members);
+        free(rep->verifier);
+        erase_and_free(rep->password);
+        free(rep);
+}
+
 static void database_done(doc_database *db) {
         free(db->name);
         identity_done(&db->identity);
@@ -64,6 +88,7 @@ static void database_done(doc_database *db) {
         }
         free(db->roles);
         strv_free_n(db->allow, db->n_allow);
+        replication_free(db->replication);
 }
 
 static void app_done(doc_app *a) {
@@ -77,6 +102,7 @@ static void app_done(doc_app *a) {
                 free(e->database);
                 free(e->db_hostname);
                 free(e->db_address);
+                strv_free_n(e->db_addresses, e->n_db_addresses);
                 free(e->role);
                 erase_and_free(e->password);
         }
@@ -125,6 +151,27 @@ static json_object *encode_role(const doc_role *r) {
         return o;
 }
 
+static json_object *encode_replication(const doc_replication *rep) {
+        json_object *o = jsonenc_checked(json_object_new_object());
+        json_object *members = jsonenc_checked(json_object_new_array_ext((int) rep->n_members));
+
+        jsonenc_add(o, "role", jsonenc_string(replication_role_names[rep->role]));
+        jsonenc_add(o, "primary", jsonenc_string(rep->primary));
+        for (size_t i = 0; i < rep->n_members; i++) {
+                json_object *m = jsonenc_checked(json_object_new_object());
+
+                jsonenc_add(m, "host", jsonenc_string(rep->members[i].host));
+                jsonenc_add(m, "address", jsonenc_string(rep->members[i].address));
+                jsonenc_append(members, m);
+        }
+        jsonenc_add(o, "members", members);
+        if (rep->verifier)
+                jsonenc_add(o, "verifier", jsonenc_string(rep->verifier));
+        if (rep->password)
+                jsonenc_add(o, "password", jsonenc_string(rep->password));
+        return o;
+}
+
 static json_object *encode_database(const doc_database *db) {
         json_object *o = jsonenc_checked(json_object_new_object()), *backup, *roles;
 
@@ -152,6 +199,9 @@ static json_object *encode_database(const doc_database *db) {
                 jsonenc_append(roles, encode_role(&db->roles[i]));
         jsonenc_add(o, "roles", roles);
         jsonenc_add(o, "allow", jsonenc_strv(db->allow, db->n_allow));
+        /* Only with clusterSize > 1: a single database's document keeps its bytes. */
+        if (db->replication)
+                jsonenc_add(o, "replication", encode_replication(db->replication));
         return o;
 }
 
@@ -162,6 +212,8 @@ static json_object *encode_env(const doc_env *e) {
         jsonenc_add(o, "database", jsonenc_string(e->database));
         jsonenc_add(o, "dbHostname", jsonenc_string(e->db_hostname));
         jsonenc_add(o, "dbAddress", jsonenc_string(e->db_address));
+        if (e->n_db_addresses > 0)
+                jsonenc_add(o, "dbAddresses", jsonenc_strv(e->db_addresses, e->n_db_addresses));
         jsonenc_add(o, "port", json_object_new_int(e->port));
         jsonenc_add(o, "role", jsonenc_string(e->role));
         jsonenc_add(o, "access", jsonenc_string(doc_access_to_string(e->access)));
@@ -340,12 +392,97 @@ static bool pem_certificate_valid(const char *s) {
         return true;
 }
 
+static bool address_valid(const char *s) {
+        unsigned char buf[16];
+        return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static int decode_member(jsondec *d, json_object *o, void *elem) {
+        static const char *const known[] = { "host", "address" };
+        doc_member *m = elem;
+        int r;
+
+        if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
+            (r = jsondec_field_string(d, o, "host", JSONDEC_HOSTNAME, false, &m->host)) < 0 ||
+            (r = jsondec_field_string(d, o, "address", JSONDEC_TEXT, false, &m->address)) < 0)
+                return r;
+        if (!address_valid(m->address)) {
+                _cleanup_free_ char *e = jsondec_echo(m->address);
+                return jsondec_fail_at(d, "address", "'%s' is not an IPv4 or IPv6 address", e);
+        }
+        return 0;
+}
+
+#define SCRAM_PREFIX "SCRAM-SHA-256$"
+
+static int decode_replication(jsondec *d, json_object *o, void *elem) {
+        static const char *const known[] = { "role", "primary", "members", "verifier", "password" };
+        doc_replication *rep = elem;
+        bool primary_listed = false;
+        int role = 0, r;
+
+        if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
+            (r = jsondec_field_choice(d, o, "role", replication_role_names, ELEMENTSOF(replication_role_names), &role)) < 0 ||
+            (r = jsondec_field_string(d, o, "primary", JSONDEC_HOSTNAME, false, &rep->primary)) < 0 ||
+            (r = jsondec_field_objects(d, o, "members", sizeof(doc_member), -1, decode_member,
+                               (void **) &rep->members, &rep->n_members)) < 0 ||
+            (r = jsondec_field_string(d, o, "verifier", JSONDEC_TEXT, true, &rep->verifier)) < 0 ||
+            (r = jsondec_field_string(d, o, "password", JSONDEC_TEXT, true, &rep->password)) < 0)
+                return r;
+        rep->role = (doc_replication_role) role;
+
+        if (rep->n_members < DOC_MEMBERS_MIN || rep->n_members > DOC_MEMBERS_MAX)
+                return jsondec_fail_at(d, "members", "must list between %d and %d members", DOC_MEMBERS_MIN,
+                                       DOC_MEMBERS_MAX);
+        /* Sorted by host, each host once: one spelling per member list, and no host twice. */
+        for (size_t i = 0; i < rep->n_members; i++) {
+                primary_listed = primary_listed || streq(rep->members[i].host, rep->primary);
+                if (i > 0 && strcmp(rep->members[i - 1].host, rep->members[i].host) >= 0) {
+                        _cleanup_free_ char *e = jsondec_echo(rep->members[i].host);
+                        size_t mark = jsondec_push(d, "members");
+
+                        jsondec_push_index(d, i);
+                        r = streq(rep->members[i - 1].host, rep->members[i].host)
+                                ? jsondec_fail_at(d, "host", "duplicate host '%s'", e)
+                                : jsondec_fail_at(d, "host", "'%s' is out of order: members must be sorted by host", e);
+                        jsondec_pop(d, mark);
+                        return r;
+                }
+        }
+        if (!primary_listed) {
+                _cleanup_free_ char *e = jsondec_echo(rep->primary);
+                return jsondec_fail_at(d, "primary", "'%s' is not one of members", e);
+        }
+
+        /* The primary keeps the replication role's verifier; only standbys connect, with the
+         * password. Neither is ever quoted here. A standby's document without the password is the
+         * agent's to report: the controller records documents without it (compile_stored_body())
+         * and they must decode. */
+        if (rep->role == DOC_REPLICA_PRIMARY) {
+                if (!rep->verifier)
+                        return jsondec_fail_at(d, "verifier", "missing (required when role is primary)");
+                if (rep->password)
+                        return jsondec_fail_at(d, "password", "must be absent when role is primary");
+        } else {
+                if (rep->verifier)
+                        return jsondec_fail_at(d, "verifier", "must be absent when role is standby");
+        }
+        if (rep->verifier && strncmp(rep->verifier, SCRAM_PREFIX, strlen(SCRAM_PREFIX)) != 0)
+                return jsondec_fail_at(d, "verifier", "must be a SCRAM-SHA-256 verifier");
+        /* It goes into primary_conninfo as it is: the passphrases' character set needs no quoting. */
+        if (rep->password && !passphrase_valid(rep->password))
+                return jsondec_fail_at(d, "password", "must be %d to %d characters of A-Z, a-z, 0-9, '-' and '_'",
+                                       DOC_PASSPHRASE_MIN, DOC_PASSPHRASE_MAX);
+        return 0;
+}
+
 static int decode_database(jsondec *d, json_object *o, void *elem) {
         static const char *const known[] = {
                 "name", "identity", "hostname", "postgresVersion", "cpuCount", "clusterSize",
-                "port", "tlsNames", "tlsCertificate", "backup", "roles", "allow",
+                "port", "tlsNames", "tlsCertificate", "backup", "roles", "allow", "replication",
         };
         doc_database *db = elem;
+        json_object *v;
         int r;
 
         if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
@@ -368,14 +505,26 @@ static int decode_database(jsondec *d, json_object *o, void *elem) {
                                (void **) &db->roles, &db->n_roles)) < 0 ||
             (r = jsondec_field_strv(d, o, "allow", JSONDEC_TEXT, &db->allow, &db->n_allow)) < 0)
                 return r;
+        if (jsondec_member(d, o, "replication", true, &v) > 0) {
+                db->replication = xcalloc(1, sizeof(doc_replication));
+                r = jsondec_field_object(d, o, "replication", false, decode_replication, db->replication);
+                if (r < 0)
+                        return r;
+                if (db->cluster_size == 1)
+                        return jsondec_fail_at(d, "replication", "must be absent when clusterSize is 1");
+                if (db->replication->n_members > (size_t) db->cluster_size)
+                        return jsondec_fail_at(d, "replication", "lists %zu members, more than clusterSize %d",
+                                               db->replication->n_members, db->cluster_size);
+        }
         return 0;
 }
 
 static int decode_env(jsondec *d, json_object *o, void *elem) {
         static const char *const known[] = {
-                "name", "database", "dbHostname", "dbAddress", "port", "role", "access", "password",
+                "name", "database", "dbHostname", "dbAddress", "dbAddresses", "port", "role", "access", "password",
         };
         doc_env *e = elem;
+        json_object *v;
         int access = 0, r;
 
         if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
@@ -389,6 +538,31 @@ static int decode_env(jsondec *d, json_object *o, void *elem) {
             (r = jsondec_field_string(d, o, "password", JSONDEC_TEXT, true, &e->password)) < 0)
                 return r;
         e->access = (doc_access) access;
+        if (jsondec_member(d, o, "dbAddresses", true, &v) > 0) {
+                r = jsondec_field_strv(d, o, "dbAddresses", JSONDEC_TEXT, &e->db_addresses, &e->n_db_addresses);
+                if (r < 0)
+                        return r;
+                if (e->n_db_addresses < DOC_MEMBERS_MIN || e->n_db_addresses > DOC_MEMBERS_MAX)
+                        return jsondec_fail_at(d, "dbAddresses", "must list between %d and %d addresses",
+                                               DOC_MEMBERS_MIN, DOC_MEMBERS_MAX);
+                for (size_t i = 0; i < e->n_db_addresses; i++) {
+                        size_t mark;
+
+                        if (address_valid(e->db_addresses[i]))
+                                continue;
+                        mark = jsondec_push(d, "dbAddresses");
+                        jsondec_push_index(d, i);
+                        {
+                                _cleanup_free_ char *echo = jsondec_echo(e->db_addresses[i]);
+                                r = jsondec_fail(d, "'%s' is not an IPv4 or IPv6 address", echo);
+                        }
+                        jsondec_pop(d, mark);
+                        return r;
+                }
+                /* The primary first: dbAddress is where read-write connections go. */
+                if (!streq(e->db_addresses[0], e->db_address))
+                        return jsondec_fail_at(d, "dbAddresses", "must start with dbAddress (the primary's)");
+        }
         return 0;
 }
 
@@ -439,6 +613,36 @@ static int decode_signature(jsondec *d, json_object *o, void *elem) {
         return 0;
 }
 
+/* A host is a member of each replicated database its document carries, and it is the primary
+ * exactly when its role says so: an agent never has to guess which of the two to trust. */
+static int check_replication_roles(jsondec *d, const doc_document *doc) {
+        for (size_t i = 0; i < doc->n_databases; i++) {
+                const doc_replication *rep = doc->databases[i].replication;
+                bool member = false;
+                size_t mark;
+                int r = 0;
+
+                if (!rep)
+                        continue;
+                for (size_t k = 0; k < rep->n_members; k++)
+                        member = member || streq(rep->members[k].host, doc->host);
+                if (member && (rep->role == DOC_REPLICA_PRIMARY) == streq(rep->primary, doc->host))
+                        continue;
+                mark = jsondec_push(d, "databases");
+                jsondec_push_index(d, i);
+                jsondec_push(d, "replication");
+                if (!member)
+                        r = jsondec_fail_at(d, "members", "must list this document's host");
+                else
+                        r = jsondec_fail_at(d, "role", rep->role == DOC_REPLICA_PRIMARY
+                                                               ? "must be standby: primary is another host"
+                                                               : "must be primary: primary is this document's host");
+                jsondec_pop(d, mark);
+                return r;
+        }
+        return 0;
+}
+
 static int decode_document(jsondec *d, json_object *root, doc_document *doc, doc_signature *sig,
                            bool *has_sig) {
         static const char *const known[] = {
@@ -463,6 +667,9 @@ static int decode_document(jsondec *d, json_object *root, doc_document *doc, doc
                                decode_database, (void **) &doc->databases, &doc->n_databases)) < 0 ||
             (r = jsondec_field_objects(d, root, "applications", sizeof(doc_app), offsetof(doc_app, name), decode_app,
                                (void **) &doc->apps, &doc->n_apps)) < 0)
+                return r;
+        r = check_replication_roles(d, doc);
+        if (r < 0)
                 return r;
 
         r = jsondec_field_object(d, root, "signature", true, decode_signature, sig);

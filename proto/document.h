@@ -45,6 +45,29 @@ typedef struct doc_backup {
         char *passphrase;     /* the repository's encryption passphrase (database host only), or NULL */
 } doc_backup;
 
+/* clusterSize > 1: one primary and hot standbys, each member on its own host. Present in every
+ * member's document (and absent with clusterSize 1, so those documents do not change). */
+#define DOC_REPLICATION_USER "infrastream_replication"
+
+typedef enum doc_replication_role {
+        DOC_REPLICA_PRIMARY,
+        DOC_REPLICA_STANDBY,
+} doc_replication_role;
+
+typedef struct doc_member {
+        char *host;           /* inventory name, DNS label */
+        char *address;        /* the host's first address: replication and client connections */
+} doc_member;
+
+typedef struct doc_replication {
+        doc_replication_role role; /* this host's */
+        char *primary;        /* the primary's host name (one of members) */
+        doc_member *members;  /* every member, primary included, sorted by host */
+        size_t n_members;
+        char *verifier;       /* SCRAM verifier of DOC_REPLICATION_USER: primary's document only */
+        char *password;       /* its password in the clear: standbys' documents only (they connect) */
+} doc_replication;
+
 typedef struct doc_database {
         char *name;
         doc_identity identity;
@@ -59,8 +82,10 @@ typedef struct doc_database {
         doc_backup backup;
         doc_role *roles;      /* sorted by name */
         size_t n_roles;
-        char **allow;         /* firewall allow-list: union of the roles' clients, sorted */
+        char **allow;         /* firewall allow-list: union of the roles' clients and the other
+                               * members' addresses (/32 or /128), sorted */
         size_t n_allow;
+        doc_replication *replication; /* NULL with clusterSize 1 */
 } doc_database;
 
 /* One environment variable injected into an application's unit. */
@@ -68,7 +93,10 @@ typedef struct doc_env {
         char *name;           /* e.g. DATABASE_CONNECTION_STRING */
         char *database;
         char *db_hostname;
-        char *db_address;     /* the database host's address, for hostaddr= */
+        char *db_address;     /* the database host's address, for hostaddr= (the primary's) */
+        char **db_addresses;  /* clusterSize > 1: every member's address, primary first, then the
+                               * standbys by host name; NULL/0 otherwise */
+        size_t n_db_addresses;
         int port;
         char *role;
         doc_access access;

@@ -31,13 +31,7 @@ world() {
         ip -n "$W-sw" link add br0 type bridge && ip -n "$W-sw" link set br0 up
         local i=2 h
         for h in db app other; do
-                ip netns add "$W-$h"
-                ip link add "$W-$h-0" type veth peer name eth0 netns "$W-$h"
-                ip link set "$W-$h-0" netns "$W-sw"
-                ip -n "$W-sw" link set "$W-$h-0" master br0 up
-                ip -n "$W-$h" addr add "10.99.0.$i/24" dev eth0
-                ip -n "$W-$h" link set eth0 up
-                ip -n "$W-$h" link set lo up
+                world_link "$h" "10.99.0.$i"
                 i=$((i + 1))
         done
         "$CONTROLLER" init --state-dir "$SCRATCH/ctl" >/dev/null
@@ -46,12 +40,29 @@ world() {
         CA="$SCRATCH/ctl/ca.crt"
 }
 
+# world_host NAME ADDRESS: one more host $W-NAME on the world's bridge (removed by the cleanup).
+world_host() {
+        WORLD_EXTRA_HOSTS="${WORLD_EXTRA_HOSTS:-} $1"
+        world_link "$1" "$2"
+}
+
+# world_link NAME ADDRESS: the namespace $W-NAME, its eth0 (ADDRESS/24) a port of the bridge.
+world_link() {
+        ip netns add "$W-$1"
+        ip link add "$W-$1-0" type veth peer name eth0 netns "$W-$1"
+        ip link set "$W-$1-0" netns "$W-sw"
+        ip -n "$W-sw" link set "$W-$1-0" master br0 up
+        ip -n "$W-$1" addr add "$2/24" dev eth0
+        ip -n "$W-$1" link set eth0 up
+        ip -n "$W-$1" link set lo up
+}
+
 world_cleanup() {
         local d
         for d in "$SCRATCH"/*/data/*/data; do
                 [ -f "$d/postmaster.pid" ] && as_postgres "$PGBIN/pg_ctl" stop -m immediate -D "$d" >/dev/null 2>&1
         done
-        for h in db app other sw; do ip netns del "$W-$h" 2>/dev/null; done
+        for h in db app other ${WORLD_EXTRA_HOSTS:-} sw; do ip netns del "$W-$h" 2>/dev/null; done
         rm -rf "$SCRATCH"
 }
 

@@ -12,6 +12,10 @@ A database may carry "tlsCertificateFile": a PEM file that becomes its tlsCertif
 (each optional; without "backup", backups are disabled). With backups enabled, "passphrase"
 defaults to TEST_PASSPHRASE below; null leaves it out (a document the agent must refuse to back up
 from); with backups disabled it is left out unless given (which the decoder refuses).
+A member of a replicated database (clusterSize = members) carries "replication": {"role":
+"primary"|"standby", "primary": "db1", "members": [{"host": "db1", "address": "10.99.0.2"}, ...],
+"password": "..."}: the primary's document gets the password's SCRAM verifier, a standby's the
+password itself; the other members' addresses join "allow".
 An application host: {"host": "app1", "role": "application", "revision": 1,
         "applications": [{"name": "auth-api", "unit": "auth-api.service", "env": [
         {"name": "DATABASE_CONNECTION_STRING", "database": "accounts-db", "role": "auth-api",
@@ -48,9 +52,23 @@ for d in sorted(spec.get("databases", []), key=lambda d: d["name"]):
         if "password" in r:
             role["scramVerifier"] = verifier(r["password"])
         roles.append(role)
-    allow = sorted({c for r in roles for c in r["clients"]})
+    allow = {c for r in roles for c in r["clients"]}
+    replication = None
+    if "replication" in d:
+        rs = d["replication"]
+        members = sorted(rs["members"], key=lambda m: m["host"])
+        replication = {"role": rs["role"], "primary": rs["primary"],
+                       "members": [{"host": m["host"], "address": m["address"]} for m in members]}
+        if rs["role"] == "primary":
+            replication["verifier"] = verifier(rs["password"])
+        else:
+            replication["password"] = rs["password"]
+        me = spec.get("host", "db1")
+        allow |= {m["address"] + ("/128" if ":" in m["address"] else "/32") for m in members if m["host"] != me}
+    allow = sorted(allow)
     db = {"name": d["name"], "identity": identity, "hostname": hostname,
-          "postgresVersion": 15, "cpuCount": d.get("cpu", 2), "clusterSize": 1,
+          "postgresVersion": 15, "cpuCount": d.get("cpu", 2),
+          "clusterSize": len(replication["members"]) if replication else 1,
           "port": d.get("port", 5432), "tlsNames": [hostname]}
     if "tlsCertificateFile" in d:
         with open(d["tlsCertificateFile"]) as f:
@@ -62,6 +80,8 @@ for d in sorted(spec.get("databases", []), key=lambda d: d["name"]):
     if passphrase is not None:
         backup["passphrase"] = passphrase
     db.update({"backup": backup, "roles": roles, "allow": allow})
+    if replication:
+        db["replication"] = replication
     dbs.append(db)
 
 apps = []
@@ -73,6 +93,8 @@ for a in sorted(spec.get("applications", []), key=lambda a: a["name"]):
         item = {"name": e["name"], "database": e["database"], "dbHostname": hostname,
                 "dbAddress": e.get("dbAddress", "10.99.0.2"), "port": e.get("port", 5432),
                 "role": e.get("role", a["name"]), "access": e.get("access", "read-write")}
+        if "dbAddresses" in e:
+            item["dbAddresses"] = e["dbAddresses"]
         if "password" in e:
             item["password"] = e["password"]
         env.append(item)

@@ -227,6 +227,28 @@ static void test_connection_string(void **state) {
         env_free(&e);
 }
 
+/* clusterSize > 1: every member, the primary first; writers to the primary, readers to a standby. */
+static void test_connection_string_members(void **state) {
+        doc_env e = env("DATABASE_CONNECTION_STRING", "accounts-db", HOSTNAME_DB, PASSWORD);
+        char *addresses[] = { "10.99.0.2", "10.99.0.5", "10.99.0.6" };
+        _cleanup_free_ char *rw = NULL, *ro = NULL;
+
+        e.db_addresses = addresses;
+        e.n_db_addresses = 3;
+        rw = apps_connection_string(&e, "/x/ca.crt", true);
+        assert_string_equal(rw, "postgresql://auth-api:" PASSWORD_ENC "@" HOSTNAME_DB ":5432," HOSTNAME_DB ":5432,"
+                                HOSTNAME_DB ":5432/accounts-db?sslmode=verify-full&sslrootcert=/x/ca.crt"
+                                "&hostaddr=10.99.0.2,10.99.0.5,10.99.0.6&target_session_attrs=read-write");
+        e.access = DOC_ACCESS_READ_ONLY;
+        ro = apps_connection_string(&e, "/x/ca.crt", false);
+        assert_string_equal(ro, "postgresql://auth-api:" PASSWORD_ENC "@" HOSTNAME_DB ":5432," HOSTNAME_DB ":5432,"
+                                HOSTNAME_DB ":5432/accounts-db?sslmode=verify-full&sslrootcert=/x/ca.crt"
+                                "&hostaddr=10.99.0.2,10.99.0.5,10.99.0.6&target_session_attrs=prefer-standby");
+        e.db_addresses = NULL;
+        e.n_db_addresses = 0;
+        env_free(&e);
+}
+
 static void test_check(void **state) {
         fixture *f = *state;
         _cleanup_free_ char *err = NULL;
@@ -694,6 +716,7 @@ static void test_systemd_backend_without_systemd(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_connection_string),
+                cmocka_unit_test(test_connection_string_members),
                 cmocka_unit_test_setup_teardown(test_check, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_restart, setup, teardown),

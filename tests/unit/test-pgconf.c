@@ -115,6 +115,40 @@ static void test_hba(void **state) {
                                "# 2 grant(s) waiting for the server certificate\n");
 }
 
+/* clusterSize > 1: the other members may open replication connections (over TLS, SCRAM); a
+ * standby's managed file carries its conninfo and slot, never a password. */
+static void test_replication(void **state) {
+        doc_member members[] = { { .host = "db1", .address = "10.99.0.2" }, { .host = "db2", .address = "fd00::5" },
+                                 { .host = "db3", .address = "10.99.0.6" } };
+        doc_replication rep = { .role = DOC_REPLICA_STANDBY, .primary = "db1", .members = members, .n_members = 3 };
+        doc_database db = DB;
+        pgconf_input in = input(true);
+        _cleanup_free_ char *h = NULL, *m = NULL, *m1 = NULL;
+
+        db.replication = &rep;
+        in.db = &db;
+        in.host = "db3";
+        in.primary_conninfo = "host='db.example' passfile='/srv/it''s/replication.pass'";
+        in.primary_slot_name = "infrastream_db3";
+        h = pgconf_hba(&in);
+        assert_non_null(strstr(h, "\nhostssl replication \"infrastream_replication\" 10.99.0.2/32 scram-sha-256\n"));
+        assert_non_null(strstr(h, "\nhostssl replication \"infrastream_replication\" fd00::5/128 scram-sha-256\n"));
+        assert_null(strstr(h, "10.99.0.6"));
+        m = pgconf_managed(&in);
+        assert_non_null(strstr(m, "\n# replication: a hot standby of 'db1'\n"
+                                  "primary_conninfo = 'host=''db.example'' passfile=''/srv/it''''s/replication.pass'''\n"
+                                  "primary_slot_name = 'infrastream_db3'\nhot_standby = on\n"));
+        /* The primary: no conninfo; no TLS yet: no replication lines either. */
+        in.primary_conninfo = NULL;
+        m1 = pgconf_managed(&in);
+        assert_null(strstr(m1, "primary_conninfo"));
+        in = input(false);
+        in.db = &db;
+        free(h);
+        h = pgconf_hba(&in);
+        assert_null(strstr(h, "replication"));
+}
+
 static void test_ident(void **state) {
         pgconf_input in = input(false);
         _cleanup_free_ char *i = pgconf_ident(&in);
@@ -181,6 +215,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_tuning),   cmocka_unit_test(test_managed), cmocka_unit_test(test_managed_tls),
                 cmocka_unit_test(test_hba),      cmocka_unit_test(test_ident),
+                cmocka_unit_test(test_replication),
                 cmocka_unit_test(test_unit_verifies),
         };
         return cmocka_run_group_tests_name("pgconf", tests, NULL, NULL);

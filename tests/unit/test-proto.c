@@ -606,6 +606,183 @@ static void test_backup_passphrase(void **state) {
 #undef BACKUP_FROM
 }
 
+/* ---- replication ----------------------------------------------------------------------------- */
+
+#define REPL_VERIFIER "SCRAM-SHA-256$4096:c2FsdHNhbHQ=$c3RvcmVk:c2VydmVy"
+#define REPL_PASSWORD "cmVwbGljYXRpb24tcGFzc3dvcmQtMDEyMzQ1Njc4OQ"
+
+/* The fixture as a member of a three-host cluster (db1 primary) seen from host: db1's document
+ * has the verifier, a standby's the password; the application's variable lists every member. */
+static doc_document *make_replicated_doc(const char *host) {
+        doc_document *d = make_doc();
+        doc_database *db = &d->databases[0];
+        doc_replication *rep = xcalloc(1, sizeof(doc_replication));
+        static const char *const hosts[] = { "db1", "db2", "db3" }, *const addrs[] = { "10.99.0.2", "10.99.0.5", "fd00::6" };
+        doc_env *e = &d->apps[0].env[0];
+
+        free(d->host);
+        d->host = xstrdup(host);
+        db->cluster_size = 3;
+        rep->role = streq(host, "db1") ? DOC_REPLICA_PRIMARY : DOC_REPLICA_STANDBY;
+        rep->primary = xstrdup("db1");
+        rep->n_members = 3;
+        rep->members = xcalloc(3, sizeof(doc_member));
+        for (size_t i = 0; i < 3; i++)
+                rep->members[i] = (doc_member) { xstrdup(hosts[i]), xstrdup(addrs[i]) };
+        if (rep->role == DOC_REPLICA_PRIMARY)
+                rep->verifier = xstrdup(REPL_VERIFIER);
+        else
+                rep->password = xstrdup(REPL_PASSWORD);
+        db->replication = rep;
+        e->db_addresses = strv(3, "10.99.0.2", "10.99.0.5", "fd00::6");
+        e->n_db_addresses = 3;
+        return d;
+}
+
+/* host's replicated document, encoded, with from replaced by to: exactly this error. */
+static void assert_replicated_rejected(const char *host, const char *from, const char *to, const char *expected) {
+        _cleanup_(doc_document_freep) doc_document *d = make_replicated_doc(host);
+        _cleanup_free_ char *good = encode(d), *bad = mutate(good, from, to);
+
+        assert_rejected(bad, strlen(bad), -EBADMSG, expected);
+}
+
+static void test_replication(void **state) {
+        _cleanup_(doc_document_freep) doc_document *single = make_doc(), *p = make_replicated_doc("db1"),
+                                                   *st = make_replicated_doc("db2"), *back = NULL, *back2 = NULL;
+        _cleanup_free_ char *js = encode(single), *jp = encode(p), *jst = encode(st), *again = NULL, *error = NULL;
+        char h1[65], h2[65];
+
+        /* clusterSize 1: nothing new in the document. */
+        assert_null(strstr(js, "replication"));
+        assert_null(strstr(js, "dbAddresses"));
+        assert_non_null(strstr(jp, "\"allow\": [\n        \"10.99.0.3/32\",\n        \"10.99.0.7/32\"\n      ],\n"
+                                   "      \"replication\": {\n        \"role\": \"primary\",\n        \"primary\": \"db1\",\n"
+                                   "        \"members\": [\n          {\n            \"host\": \"db1\",\n"
+                                   "            \"address\": \"10.99.0.2\"\n          },\n"));
+        assert_non_null(strstr(jp, "\"verifier\": \"" REPL_VERIFIER "\"\n      }\n    }\n  ],"));
+        assert_null(strstr(jp, REPL_PASSWORD));
+        assert_non_null(strstr(jst, "\"role\": \"standby\""));
+        assert_non_null(strstr(jst, "\"password\": \"" REPL_PASSWORD "\"\n      }\n"));
+        assert_null(strstr(jst, "\"verifier\""));
+        assert_non_null(strstr(jp, "\"dbAddress\": \"10.99.0.2\",\n          \"dbAddresses\": [\n            \"10.99.0.2\",\n"));
+
+        /* Round trip, canonical. */
+        assert_int_equal(doc_decode(jp, strlen(jp), &back, NULL, NULL, &error), 0);
+        assert_int_equal(back->databases[0].replication->role, DOC_REPLICA_PRIMARY);
+        assert_int_equal(back->databases[0].replication->n_members, 3);
+        assert_string_equal(back->databases[0].replication->members[2].address, "fd00::6");
+        assert_string_equal(back->databases[0].replication->verifier, REPL_VERIFIER);
+        assert_int_equal(back->apps[0].env[0].n_db_addresses, 3);
+        again = encode(back);
+        assert_string_equal(again, jp);
+        assert_int_equal(doc_decode(jst, strlen(jst), &back2, NULL, NULL, &error), 0);
+        assert_string_equal(back2->databases[0].replication->password, REPL_PASSWORD);
+
+        /* The content hash covers it. */
+        doc_content_hash(p, h1);
+        free(p->databases[0].replication->verifier);
+        p->databases[0].replication->verifier = xstrdup(REPL_VERIFIER "x");
+        doc_content_hash(p, h2);
+        assert_string_not_equal(h1, h2);
+        doc_content_hash(st, h1);
+        st->databases[0].replication->role = DOC_REPLICA_PRIMARY;
+        doc_content_hash(st, h2);
+        assert_string_not_equal(h1, h2);
+
+        /* Refusals, each naming the field; secrets never quoted. */
+        assert_replicated_rejected("db1", "\"role\": \"primary\"", "\"role\": \"leader\"",
+                                   "databases[0].replication.role: expected 'primary' or 'standby', got 'leader'");
+        assert_replicated_rejected("db1", "\"primary\": \"db1\"", "\"primary\": \"db9\"",
+                                   "databases[0].replication.primary: 'db9' is not one of members");
+        assert_replicated_rejected("db1", "\"host\": \"db2\"", "\"host\": \"db1\"",
+                                   "databases[0].replication.members[1].host: duplicate host 'db1'");
+        assert_replicated_rejected("db1", "\"host\": \"db2\"", "\"host\": \"db4\"",
+                                   "databases[0].replication.members[2].host: 'db3' is out of order: members must be "
+                                   "sorted by host");
+        assert_replicated_rejected("db1", "\"address\": \"10.99.0.5\"", "\"address\": \"10.99.0.300\"",
+                                   "databases[0].replication.members[1].address: '10.99.0.300' is not an IPv4 or IPv6 "
+                                   "address");
+        assert_replicated_rejected("db1", "\"address\": \"10.99.0.5\"", "\"address\": \"10.99.0.5/32\"",
+                                   "databases[0].replication.members[1].address: '10.99.0.5/32' is not an IPv4 or IPv6 "
+                                   "address");
+        assert_replicated_rejected("db1", "\"members\": [", "\"members\": [], \"x\": [",
+                                   "databases[0].replication: unknown field 'x'");
+        assert_replicated_rejected("db1", "\"verifier\": \"" REPL_VERIFIER "\"", "\"password\": \"" REPL_PASSWORD "\"",
+                                   "databases[0].replication.verifier: missing (required when role is primary)");
+        assert_replicated_rejected("db1", "\"verifier\": \"" REPL_VERIFIER "\"",
+                                   "\"verifier\": \"" REPL_VERIFIER "\", \"password\": \"" REPL_PASSWORD "\"",
+                                   "databases[0].replication.password: must be absent when role is primary");
+        assert_replicated_rejected("db1", "\"verifier\": \"" REPL_VERIFIER "\"", "\"verifier\": \"md5abc\"",
+                                   "databases[0].replication.verifier: must be a SCRAM-SHA-256 verifier");
+        assert_replicated_rejected("db2", "\"password\": \"" REPL_PASSWORD "\"", "\"verifier\": \"" REPL_VERIFIER "\"",
+                                   "databases[0].replication.verifier: must be absent when role is standby");
+        assert_replicated_rejected("db2", "\"password\": \"" REPL_PASSWORD "\"", "\"password\": \"short'secret\"",
+                                   "databases[0].replication.password: must be 32 to 256 characters of A-Z, a-z, 0-9, "
+                                   "'-' and '_'");
+        assert_replicated_rejected("db2", "\"role\": \"standby\"", "\"role\": \"primary\"",
+                                   "databases[0].replication.verifier: missing (required when role is primary)");
+        assert_replicated_rejected("db1", "\"role\": \"primary\"", "\"role\": \"standby\"",
+                                   "databases[0].replication.verifier: must be absent when role is standby");
+        assert_replicated_rejected("db1", "\"clusterSize\": 3", "\"clusterSize\": 1",
+                                   "databases[0].replication: must be absent when clusterSize is 1");
+        assert_replicated_rejected("db1", "\"clusterSize\": 3", "\"clusterSize\": 2",
+                                   "databases[0].replication: lists 3 members, more than clusterSize 2");
+        /* The document's host must be a member, primary exactly when it is the primary. */
+        assert_replicated_rejected("db1", "\"host\": \"db1\",\n  \"role\"", "\"host\": \"db7\",\n  \"role\"",
+                                   "databases[0].replication.members: must list this document's host");
+        assert_replicated_rejected("db2", "\"primary\": \"db1\"", "\"primary\": \"db2\"",
+                                   "databases[0].replication.role: must be primary: primary is this document's host");
+        {
+                /* Two members at least. */
+                _cleanup_(doc_document_freep) doc_document *d = make_replicated_doc("db1");
+                _cleanup_free_ char *one = NULL;
+
+                d->databases[0].replication->n_members = 1;
+                one = encode(d);
+                d->databases[0].replication->n_members = 3;
+                assert_rejected(one, strlen(one), -EBADMSG,
+                                "databases[0].replication.members: must list between 2 and 16 members");
+        }
+        /* dbAddresses: every member's, the primary's first. */
+        assert_replicated_rejected("db1", "\"dbAddresses\": [\n            \"10.99.0.2\",",
+                                   "\"dbAddresses\": [\n            \"10.99.0.5\",",
+                                   "applications[0].env[0].dbAddresses: must start with dbAddress (the primary's)");
+        assert_replicated_rejected("db1", "\"fd00::6\"\n          ]", "\"fd00::zz\"\n          ]",
+                                   "applications[0].env[0].dbAddresses[2]: 'fd00::zz' is not an IPv4 or IPv6 address");
+        assert_replicated_rejected("db1", "\"dbAddresses\": [\n            \"10.99.0.2\",\n            \"10.99.0.5\",\n"
+                                          "            \"fd00::6\"\n          ]",
+                                   "\"dbAddresses\": [\"10.99.0.2\"]",
+                                   "applications[0].env[0].dbAddresses: must list between 2 and 16 addresses");
+}
+
+/* The replication entries of the fuzz corpus (tests/fuzz/corpus/document) decode as they say. */
+static void test_replication_corpus(void **state) {
+        static const struct {
+                const char *file;
+                const char *error; /* NULL: valid */
+        } cases[] = {
+                { "valid-replication-primary", NULL },
+                { "valid-replication-standby", NULL },
+                { "bad-replication-primary", "databases[0].replication.primary: 'db9' is not one of members" },
+        };
+        const char *top = getenv("top_srcdir") ? getenv("top_srcdir") : "../..";
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *path = xasprintf("%s/tests/fuzz/corpus/document/%s", top, cases[i].file);
+                _cleanup_free_ char *data = NULL, *error = NULL;
+                _cleanup_(doc_document_freep) doc_document *d = NULL;
+                size_t size = 0;
+
+                assert_int_equal(read_full_file(path, 1u << 20, &data, &size), 0);
+                if (!cases[i].error) {
+                        assert_int_equal(doc_decode(data, size, &d, NULL, NULL, &error), 0);
+                        assert_non_null(d->databases[0].replication);
+                } else
+                        assert_rejected(data, size, -EBADMSG, cases[i].error);
+        }
+}
+
 /* ---- signing ------------------------------------------------------------------------------- */
 
 static char tmpdir[] = "/tmp/test-proto.XXXXXX";
@@ -815,6 +992,8 @@ int main(void) {
                 cmocka_unit_test(test_accepts_whitespace_and_any_key_order),
                 cmocka_unit_test(test_tls_certificate),
                 cmocka_unit_test(test_backup_passphrase),
+                cmocka_unit_test(test_replication),
+                cmocka_unit_test(test_replication_corpus),
                 cmocka_unit_test(test_generate_key),
                 cmocka_unit_test(test_sign_verify),
                 cmocka_unit_test(test_verify_rejects),

@@ -1,0 +1,47 @@
+/* Streaming replication (clusterSize > 1): on the primary, one physical slot per standby (and
+ * none for hosts no longer members); on a standby, the clone from the primary by pg_basebackup
+ * over TLS verify-full, and the conninfo it streams with. The replication role itself is a role
+ * like the others: roles.c. */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "document.h"
+#include "results.h"
+
+/* The standby's password for DOC_REPLICATION_USER, in <data-root>/<db>/ (0600, the OS user's). */
+#define REPLICATION_PASSFILE "replication.pass"
+#define REPLICATION_SLOT_PREFIX "infrastream_"
+
+static inline bool replication_is_standby(const doc_database *db) {
+        return db->replication && db->replication->role == DOC_REPLICA_STANDBY;
+}
+static inline bool replication_is_primary(const doc_database *db) {
+        return db->replication && db->replication->role == DOC_REPLICA_PRIMARY;
+}
+
+/* "infrastream_<host, '-' as '_'>", or NULL when host cannot make a slot name (slot names are
+ * [a-z0-9_], at most 63 bytes). */
+char *replication_slot_name(const char *host);
+
+/* The standby's connection to the primary (libpq conninfo: name checked by verify-full, the
+ * address given, the password only in the passfile), application_name = this host. NULL when the
+ * document names no primary among the members. */
+char *replication_conninfo(const agent_config *cfg, const doc_database *db);
+
+/* Clone the primary into target (absent or empty) with pg_basebackup as the OS user, through
+ * this standby's slot; the passfile is written first. -EAGAIN with "waiting for the primary
+ * <host>: ..." when the primary cannot be reached or refuses (the next pass retries). */
+int replication_clone(const agent_config *cfg, const doc_database *db, const char *target, uid_t uid, gid_t gid,
+                      char **ret_error);
+
+/* Primary: the slots of the standbys, created when missing; our slots of hosts no longer members
+ * dropped. One result per change. */
+int replication_reconcile(const agent_config *cfg, const doc_database *db, results *res);
+
+/* {"role", "timeline", "lagBytes", "lagSeconds"[, "standbys"]} from the running cluster (NULL
+ * values when it cannot be asked); NULL without replication. */
+json_object *replication_status(const agent_config *cfg, const doc_database *db);
