@@ -275,13 +275,24 @@ void plan_done(plan *p) {
         *p = (plan) {};
 }
 
-static const char *change_note(const plan_change *c) {
+/* Whether l removes the database named db from the host. */
+static bool removes_database(const plan_changes *l, const char *db) {
+        for (size_t i = 0; i < l->n; i++)
+                if (l->v[i].op == PLAN_REMOVE && l->v[i].resource == PLAN_DATABASE && streq(l->v[i].db->name, db))
+                        return true;
+        return false;
+}
+
+static const char *change_note(const plan_changes *l, const plan_change *c) {
         if (c->op != PLAN_REMOVE)
                 return NULL;
         switch (c->resource) {
         case PLAN_DATABASE:
                 return "retained on the host: stopped, data and backups kept";
         case PLAN_ROLE:
+                /* The agent retains a database that leaves its document as it is, roles included. */
+                if (removes_database(l, c->db->name))
+                        return "kept in the retained database, which no longer runs";
                 return "revoked: sessions ended and the role dropped; its data stays";
         case PLAN_APPLICATION:
                 return "injected variables removed and the unit restarted";
@@ -359,7 +370,7 @@ static void put_value(out *o, plan_value_type type, int i, const char *s) {
 }
 
 static void print_change(out *o, const plan_changes *l, const plan_change *c) {
-        const char *note = change_note(c);
+        const char *note = change_note(l, c);
 
         put(o, c->op == PLAN_CREATE ? "  + " : c->op == PLAN_REMOVE ? "  - " : "  ~ ");
         switch (c->resource) {
@@ -609,7 +620,7 @@ static void database_details(json_writer *w, const doc_database *d) {
 
 /* Keys in the order the JSON has always had: op, resource, what is changed, then details. */
 static void change_json(json_writer *w, const plan_changes *l, const plan_change *c) {
-        const char *note = change_note(c);
+        const char *note = change_note(l, c);
 
         json_open(w, NULL, false);
         json_str(w, "op", OP_NAMES[c->op]);
