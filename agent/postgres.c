@@ -235,6 +235,23 @@ static int ensure_cluster(const agent_config *cfg, const doc_database *db, const
         return 1;
 }
 
+/* An existing cluster is what its standby.signal says; the document may say otherwise (a
+ * promotion, a member that was the primary). Converting it is a switchover, which is not done:
+ * nothing of it is touched, its config included (a primary_conninfo written into a primary, or
+ * removed from a standby, would take effect at the next restart). */
+static int check_role(const doc_database *db, const cluster_paths *p, results *res) {
+        _cleanup_free_ char *signal = xasprintf("%s/standby.signal", p->data);
+        bool is_standby = exists(signal), want_standby = replication_is_standby(db);
+
+        if (is_standby == want_standby)
+                return 0;
+        results_add(res, "replication", db->name, RES_FAILED,
+                    "this host's copy is a %s, the document says %s: changing roles (switchover) is not implemented "
+                    "yet; nothing was changed",
+                    is_standby ? "standby" : "primary", want_standby ? "standby" : "primary");
+        return -EBUSY;
+}
+
 /* The port the running postmaster listens on (postmaster.pid, line 4): after a port change it
  * differs from the document's until the restart. */
 static int live_port(const cluster_paths *p, int fallback) {
@@ -344,6 +361,13 @@ int postgres_reconcile(const agent_config *cfg, const doc_database *db, const pg
         r = created = ensure_cluster(cfg, db, tls, &p, uid, gid, &redone, &err);
         if (r < 0)
                 goto fail;
+        if (!created) {
+                r = check_role(db, &p, res);
+                if (r < 0) {
+                        cluster_paths_done(&p);
+                        return r;
+                }
+        }
         r = mkdir_owned(p.socket_dir, 0700, uid, gid);
         if (r < 0) {
                 err = xasprintf("cannot create %s: %s", p.socket_dir, strerror(-r));

@@ -98,6 +98,23 @@ static int write_passfile(const agent_config *cfg, const doc_database *db, uid_t
         return r;
 }
 
+/* What pg_basebackup said went wrong: its last "error:" line, not libpq's tab-indented hint after
+ * it nor "removing data directory" after that; else its last line. */
+static const char *clone_error(const proc_result *res, char *buf, size_t size) {
+        const char *s = res->output ? res->output : "", *found = NULL, *end;
+
+        for (const char *l = s; *l; l = *end ? end + 1 : end) {
+                end = strchrnul(l, '\n');
+                if (l[0] != '\t' && l[0] != ' ' && memmem(l, (size_t) (end - l), "error:", 6))
+                        found = l;
+        }
+        if (!found)
+                return proc_last_line(res, buf, size);
+        end = strchrnul(found, '\n');
+        snprintf(buf, size, "%.*s", (int) (end - found), found);
+        return buf;
+}
+
 int replication_clone(const agent_config *cfg, const doc_database *db, const char *target, uid_t uid, gid_t gid,
                       char **ret_error) {
         const doc_member *m = primary_member(db->replication);
@@ -140,7 +157,7 @@ int replication_clone(const agent_config *cfg, const doc_database *db, const cha
         }
         if (res.exit_status != 0) {
                 *ret_error = xasprintf("waiting for the primary %s: pg_basebackup failed (exit %d): %s", m->host,
-                                       res.exit_status, proc_last_line(&res, line, sizeof(line)));
+                                       res.exit_status, clone_error(&res, line, sizeof(line)));
                 proc_result_done(&res);
                 return -EAGAIN;
         }

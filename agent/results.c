@@ -27,6 +27,12 @@ void results_add(results *r, const char *kind, const char *name, res_state state
                 if (vasprintf(&it->detail, fmt, ap) < 0)
                         abort();
                 va_end(ap);
+                /* A detail is one line of text (the controller refuses a report with control
+                 * characters): a child's output quoted in it (libpq's tab-indented hints, a
+                 * newline) must not make the whole report unreadable. */
+                for (char *s = it->detail; *s; s++)
+                        if ((unsigned char) *s < 0x20 || *s == 0x7f)
+                                *s = ' ';
         }
 }
 

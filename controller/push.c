@@ -36,6 +36,7 @@ typedef struct target {
         step next;
         char *refusal;        /* the agent's 409 message, for the status step */
         unsigned csr_rounds;
+        bool held;            /* reported as waiting for a primary's host */
         unsigned counts[N_COUNTED];
         double deadline;      /* CLOCK_MONOTONIC seconds */
 } target;
@@ -397,20 +398,49 @@ static void on_done(https_call *call, void *userdata) {
                 on_status_answer(a, t, call);
 }
 
-/* Rounds of requests until no host has a next step. */
+/* When t's document has a standby copy: its primary's host, while that host is still being
+ * pushed to; else NULL. A standby clones its primary over TLS through the slot the primary
+ * makes: pushed at the same time it finds neither (the primary listens on TCP only once it has
+ * its certificate, a round later) and fails where waiting for the primary converges. */
+static const char *primary_in_progress(const apply_ctx *a, const target *t) {
+        const doc_document *d = a->c->rr.docs[t->h];
+
+        for (size_t i = 0; i < d->n_databases; i++) {
+                const doc_replication *rep = d->databases[i].replication;
+
+                if (!rep || rep->role != DOC_REPLICA_STANDBY)
+                        continue;
+                for (size_t j = 0; j < a->n; j++)
+                        if (&a->t[j] != t && a->t[j].next != STEP_NONE && streq(a->t[j].res->host, rep->primary))
+                                return rep->primary;
+        }
+        return NULL;
+}
+
+/* Rounds of requests until no host has a next step. Standbys' hosts wait for their primaries'. */
 static int run_rounds(apply_ctx *a, const https_client_tls *tls) {
         _cleanup_free_ https_call *calls = xcalloc(a->n + 1, sizeof(https_call));
+        bool hold = true;
 
         for (;;) {
                 double now = now_monotonic();
-                size_t n = 0;
+                size_t n = 0, n_held = 0;
 
                 for (size_t i = 0; i < a->n; i++) {
                         target *t = &a->t[i];
+                        const char *primary;
                         long ms;
 
                         if (t->next == STEP_NONE)
                                 continue;
+                        primary = hold ? primary_in_progress(a, t) : NULL;
+                        if (primary) {
+                                if (!t->held)
+                                        progress(a, "%s: waits for the primary's host %s", t->res->host, primary);
+                                t->held = true;
+                                n_held++;
+                                continue;
+                        }
                         ms = (long) ((t->deadline - now) * 1000);
                         if (ms <= 0) {
                                 fail(a, t, "no answer within %ld s (--timeout)", a->o->timeout_seconds);
@@ -425,6 +455,11 @@ static int run_rounds(apply_ctx *a, const https_client_tls *tls) {
                                 .timeout_ms = ms,
                                 .userdata = t,
                         };
+                }
+                if (n == 0 && n_held > 0) {
+                        /* Only hosts waiting for each other (never placed so): push them all. */
+                        hold = false;
+                        continue;
                 }
                 if (n == 0)
                         return 0;
