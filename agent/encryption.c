@@ -370,12 +370,12 @@ static int luks_unlock(const agent_config *cfg, const datakeys *keys, bool forma
         int r = -ENOKEY;
 
         for (size_t i = 0; i < keys->n; i++) {
-                _cleanup_free_ char *err = NULL;
-                if (luks_find_keyslot(cfg->data_device, keys->keys[i].database, &err) < 0)
+                int ks = luks_find_keyslot(cfg->data_device, keys->keys[i].database, NULL);
+                if (ks < 0)
                         continue;
                 free(*ret_error);
                 *ret_error = NULL;
-                r = luks_open(cfg->data_device, ENCRYPTION_DM_NAME, keys->keys[i].key, ret_error);
+                r = luks_open(cfg->data_device, ENCRYPTION_DM_NAME, ks, keys->keys[i].key, ret_error);
                 if (r >= 0) {
                         *ret_opened = &keys->keys[i];
                         break;
@@ -500,7 +500,8 @@ static void reconcile_luks(const agent_config *cfg, const doc_document *d, bool 
                         err = xasprintf("%s: no key of this host's databases opens it", cfg->data_device);
                         goto done;
                 }
-                r = luks_add_key(cfg->data_device, opened->key, keys.keys[i].key, keys.keys[i].database, NULL, &err);
+                r = luks_add_key(cfg->data_device, luks_find_keyslot(cfg->data_device, opened->database, NULL),
+                                 opened->key, keys.keys[i].key, keys.keys[i].database, NULL, &err);
                 if (r < 0)
                         goto done;
         }

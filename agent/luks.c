@@ -486,34 +486,44 @@ int luks_find_keyslot(const char *path, const char *database, char **ret_error) 
         return r;
 }
 
-int luks_add_key(const char *path, const uint8_t key[LUKS_KEY_SIZE], const uint8_t new_key[LUKS_KEY_SIZE],
+int luks_add_key(const char *path, int keyslot, const uint8_t key[LUKS_KEY_SIZE], const uint8_t new_key[LUKS_KEY_SIZE],
                  const char *database, const luks_pbkdf_cost *cost, char **ret_error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         struct crypt_pbkdf_type pbkdf;
-        int ks;
+        char vk[LUKS_VOLUME_KEY_BITS / 8];
+        size_t vk_size = sizeof(vk);
+        luks_errlog l = {};
+        int r, ks;
 
-        {
-                _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
-                luks_errlog l = {};
-                int r = load(path, &l, &cd, ret_error);
-                if (r < 0)
-                        return r;
-                r = pbkdf_params(cost, &pbkdf, ret_error);
-                if (r < 0)
-                        return r;
-                r = crypt_set_pbkdf_type(cd, &pbkdf);
-                if (r < 0)
-                        return fail_errno(ret_error, r, &l, "'%s': cannot use %s", path, LUKS_PBKDF);
-                ks = crypt_keyslot_add_by_passphrase(cd, CRYPT_ANY_SLOT, (const char *) key, LUKS_KEY_SIZE,
-                                                     (const char *) new_key, LUKS_KEY_SIZE);
-                if (ks == -EPERM)
-                        return fail(ret_error, ks, NULL, "'%s': the key opens no keyslot", path);
-                if (ks < 0)
-                        return fail_errno(ret_error, ks, &l, "'%s': adding a keyslot for %s failed", path, database);
+        r = load(path, &l, &cd, ret_error);
+        if (r < 0)
+                return r;
+        r = pbkdf_params(cost, &pbkdf, ret_error);
+        if (r < 0)
+                return r;
+        r = crypt_set_pbkdf_type(cd, &pbkdf);
+        if (r < 0)
+                return fail_errno(ret_error, r, &l, "'%s': cannot use %s", path, LUKS_PBKDF);
+        /* The volume key through the one keyslot named (each keyslot tried costs an Argon2id run),
+         * then a keyslot for the new key wrapping it. */
+        r = crypt_volume_key_get(cd, keyslot, vk, &vk_size, (const char *) key, LUKS_KEY_SIZE);
+        if (r == -EPERM) {
+                explicit_bzero(vk, sizeof(vk));
+                return fail(ret_error, r, NULL, "'%s': the key opens no keyslot", path);
         }
-        {
-                int r = luks_tag_keyslot(path, ks, database, ret_error);
-                if (r < 0)
-                        return r;
+        if (r < 0) {
+                explicit_bzero(vk, sizeof(vk));
+                return fail_errno(ret_error, r, &l, "'%s': cannot open keyslot %d", path, keyslot);
+        }
+        ks = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, vk, vk_size, (const char *) new_key, LUKS_KEY_SIZE);
+        explicit_bzero(vk, sizeof(vk));
+        if (ks < 0)
+                return fail_errno(ret_error, ks, &l, "'%s': adding a keyslot for %s failed", path, database);
+        r = luks_tag_keyslot(path, ks, database, ret_error);
+        if (r < 0) {
+                /* An unnamed keyslot would be added again by every pass. */
+                (void) crypt_keyslot_destroy(cd, ks);
+                return r;
         }
         return ks;
 }
@@ -546,7 +556,7 @@ static bool dm_name_valid(const char *name) {
         return true;
 }
 
-int luks_open(const char *path, const char *name, const uint8_t key[LUKS_KEY_SIZE], char **ret_error) {
+int luks_open(const char *path, const char *name, int keyslot, const uint8_t key[LUKS_KEY_SIZE], char **ret_error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         luks_errlog l = {};
         crypt_status_info st;
@@ -570,7 +580,7 @@ int luks_open(const char *path, const char *name, const uint8_t key[LUKS_KEY_SIZ
                         return 0;
                 return fail(ret_error, -EEXIST, NULL, "'/dev/mapper/%s' is already active for another device", name);
         }
-        r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *) key, LUKS_KEY_SIZE, 0);
+        r = crypt_activate_by_passphrase(cd, name, keyslot, (const char *) key, LUKS_KEY_SIZE, 0);
         if (r == -EPERM)
                 return fail(ret_error, r, NULL, "'%s': the key opens no keyslot", path);
         if (r < 0)

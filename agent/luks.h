@@ -71,24 +71,27 @@ int luks_check_key(const char *path, const uint8_t key[LUKS_KEY_SIZE], char **re
  * ("org/ou/env/project/db") whose key opens the keyslot, so the agent tries the right keyslot
  * with the right key (each try costs a full Argon2id run) and knows which databases still need one. */
 #define LUKS_TOKEN_TYPE "infrastream-database"
+#define LUKS_ANY_KEYSLOT (-1) /* libcryptsetup's CRYPT_ANY_SLOT */
 
 /* Record that keyslot belongs to database. */
 int luks_tag_keyslot(const char *path, int keyslot, const char *database, char **ret_error);
 /* The keyslot of database: >= 0, -ENOENT (with a message) when it has none. */
 int luks_find_keyslot(const char *path, const char *database, char **ret_error);
-/* Add a keyslot opened by new_key for database; key must open an existing keyslot. Returns the
- * new keyslot; -EPERM when key opens none; cost as luks_format(). */
-int luks_add_key(const char *path, const uint8_t key[LUKS_KEY_SIZE], const uint8_t new_key[LUKS_KEY_SIZE],
+/* Add a keyslot opened by new_key for database; key must open keyslot (LUKS_ANY_KEYSLOT: any,
+ * each tried at the cost of an Argon2id run). Returns the new keyslot, named for database (a
+ * keyslot that cannot be named is destroyed again); -EPERM when key does not open; cost as
+ * luks_format(). */
+int luks_add_key(const char *path, int keyslot, const uint8_t key[LUKS_KEY_SIZE], const uint8_t new_key[LUKS_KEY_SIZE],
                  const char *database, const luks_pbkdf_cost *cost, char **ret_error);
 
 /* Device-mapper works: /dev/mapper/control opens (or is missing while the kernel has the driver).
  * Not a mere existence check: libdevmapper creates the node even on kernels without the driver. */
 bool luks_dm_available(void);
 
-/* Activate path as /dev/mapper/<name> with key: 1 when activated, 0 when <name> is already active
+/* Activate path as /dev/mapper/<name> with key, tried on keyslot (or LUKS_ANY_KEYSLOT): 1 when activated, 0 when <name> is already active
  * on this very header (same UUID), -EEXIST when <name> is something else, -ENODEV with
  * LUKS_NO_DM_REASON without device-mapper, -EPERM for a wrong key. */
-int luks_open(const char *path, const char *name, const uint8_t key[LUKS_KEY_SIZE], char **ret_error);
+int luks_open(const char *path, const char *name, int keyslot, const uint8_t key[LUKS_KEY_SIZE], char **ret_error);
 
 /* Deactivate /dev/mapper/<name>: 1 when closed, 0 when it was not active. */
 int luks_close(const char *name, char **ret_error);

@@ -354,7 +354,7 @@ static void test_keyslots_of_databases(void **state) {
         free(err);
         err = NULL;
 
-        assert_int_equal(luks_add_key(f->image, f->key, f->other, "o/u/e/p/b", &cheap, &err), 1);
+        assert_int_equal(luks_add_key(f->image, 0, f->key, f->other, "o/u/e/p/b", &cheap, &err), 1);
         assert_null(err);
         assert_int_equal(luks_find_keyslot(f->image, "o/u/e/p/b", &err), 1);
         assert_int_equal(luks_find_keyslot(f->image, "o/u/e/p/a", &err), 0);
@@ -364,6 +364,12 @@ static void test_keyslots_of_databases(void **state) {
         assert_int_equal(info.n_keyslots, 2);
         assert_int_equal(luks_verify(f->image, &err), 0);
         assert_null(err);
+        /* Only the keyslot named is tried: a's key does not open b's keyslot, and nothing is added. */
+        assert_int_equal(luks_add_key(f->image, 1, f->key, f->wrong, "o/u/e/p/c", &cheap, &err), -EPERM);
+        free(err);
+        err = NULL;
+        assert_int_equal(luks_inspect(f->image, &info, &err), 0);
+        assert_int_equal(info.n_keyslots, 2);
 
         assert_int_equal(crypt_init(&cd, f->image), 0);
         assert_int_equal(crypt_load(cd, CRYPT_LUKS2, NULL), 0);
@@ -391,7 +397,7 @@ static void test_add_key_wrong_key(void **state) {
         assert_int_equal(luks_format(f->image, f->key, &cheap, &err), 0);
         assert_int_equal(luks_tag_keyslot(f->image, 0, "o/u/e/p/a", &err), 0);
 
-        assert_int_equal(luks_add_key(f->image, f->wrong, f->other, "o/u/e/p/b", &cheap, &err), -EPERM);
+        assert_int_equal(luks_add_key(f->image, LUKS_ANY_KEYSLOT, f->wrong, f->other, "o/u/e/p/b", &cheap, &err), -EPERM);
         assert_non_null(strstr(err, "the key opens no keyslot"));
         assert_non_null(strstr(err, f->image));
         assert_no_key(err, f->wrong);
@@ -414,7 +420,7 @@ static void test_destroyed_keyslot(void **state) {
 
         assert_int_equal(luks_format(f->image, f->key, &cheap, &err), 0);
         assert_int_equal(luks_tag_keyslot(f->image, 0, "o/u/e/p/a", &err), 0);
-        assert_int_equal(luks_add_key(f->image, f->key, f->other, "o/u/e/p/b", &cheap, &err), 1);
+        assert_int_equal(luks_add_key(f->image, 0, f->key, f->other, "o/u/e/p/b", &cheap, &err), 1);
 
         assert_int_equal(crypt_init(&cd, f->image), 0);
         assert_int_equal(crypt_load(cd, CRYPT_LUKS2, NULL), 0);
@@ -432,14 +438,14 @@ static void test_open_without_dm(void **state) {
         _cleanup_free_ char *err = NULL;
 
         assert_int_equal(luks_format(f->image, f->key, &cheap, &err), 0);
-        assert_int_equal(luks_open(f->image, "infrastream-test", f->key, &err), -ENODEV);
+        assert_int_equal(luks_open(f->image, "infrastream-test", LUKS_ANY_KEYSLOT, f->key, &err), -ENODEV);
         assert_non_null(strstr(err, LUKS_NO_DM_REASON));
         free(err);
         err = NULL;
         assert_int_equal(luks_close("infrastream-test", &err), -ENODEV);
         free(err);
         err = NULL;
-        assert_int_equal(luks_open(f->image, "../evil", f->key, &err), -EINVAL);
+        assert_int_equal(luks_open(f->image, "../evil", LUKS_ANY_KEYSLOT, f->key, &err), -EINVAL);
 }
 
 #else
@@ -459,11 +465,11 @@ static void test_open_mkfs_mount(void **state) {
         assert_int_equal(mkdir(f->mnt, 0700), 0);
 
         assert_int_equal(luks_format(f->image, f->key, &cheap, &err), 0);
-        assert_int_equal(luks_open(f->image, f->dm_name, f->wrong, &err), -EPERM);
+        assert_int_equal(luks_open(f->image, f->dm_name, LUKS_ANY_KEYSLOT, f->wrong, &err), -EPERM);
         free(err);
         err = NULL;
-        assert_int_equal(luks_open(f->image, f->dm_name, f->key, &err), 1);
-        assert_int_equal(luks_open(f->image, f->dm_name, f->key, &err), 0); /* already open: nothing to do */
+        assert_int_equal(luks_open(f->image, f->dm_name, 0, f->key, &err), 1);
+        assert_int_equal(luks_open(f->image, f->dm_name, 0, f->key, &err), 0); /* already open: nothing to do */
         assert_int_equal(stat(dev, &st), 0);
         assert_true(S_ISBLK(st.st_mode));
 
