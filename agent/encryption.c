@@ -362,8 +362,7 @@ static int run_mkfs(const char *dev, char **ret_error) {
 
 /* Open the volume with the first key that has a keyslot, give it a filesystem when it has none,
  * mount it at the data root. */
-static int luks_unlock(const agent_config *cfg, const datakeys *keys, bool formatted, const datakey **ret_opened,
-                       char **ret_error) {
+static int luks_unlock(const agent_config *cfg, const datakeys *keys, const datakey **ret_opened, char **ret_error) {
         _cleanup_free_ char *mapped = xasprintf("/dev/mapper/%s", ENCRYPTION_DM_NAME);
         luks_content content;
         const char *what;
@@ -385,20 +384,19 @@ static int luks_unlock(const agent_config *cfg, const datakeys *keys, bool forma
                 *ret_error = xasprintf("%s has no keyslot for any database in the document", cfg->data_device);
         if (r < 0)
                 return r;
-        /* Formatting zeroes only the header: a new volume's data area reads as noise (dm-crypt
-         * decrypts the zeros underneath), which the probe would call someone's data. */
-        if (formatted)
-                content = LUKS_CONTENT_EMPTY;
-        else {
-                r = luks_probe(mapped, &content, &what, ret_error);
-                if (r < 0)
-                        return r;
-        }
-        if (content == LUKS_CONTENT_EMPTY) {
+        /* A volume formatted here reads as noise until it has a filesystem: its header says so. */
+        r = luks_mkfs_pending(cfg->data_device, ret_error);
+        if (r < 0)
+                return r;
+        if (r > 0) {
                 r = run_mkfs(mapped, ret_error);
+                if (r >= 0)
+                        r = luks_clear_mkfs_pending(cfg->data_device, ret_error);
                 if (r < 0)
                         return r;
-        } else if (!what || !streq(what, "an ext4 filesystem")) {
+        } else if ((r = luks_probe(mapped, &content, &what, ret_error)) < 0)
+                return r;
+        else if (!what || !streq(what, "an ext4 filesystem")) {
                 *ret_error = xasprintf("%s holds %s, not the ext4 filesystem the agent makes: refusing to mount it",
                                        mapped, what ? what : "unrecognised data");
                 return -EMEDIUMTYPE;
@@ -483,7 +481,7 @@ static void reconcile_luks(const agent_config *cfg, const doc_document *d, bool 
                 formatted = true;
         }
         if (!mounted) {
-                r = luks_unlock(cfg, &keys, formatted, &opened, &err);
+                r = luks_unlock(cfg, &keys, &opened, &err);
                 if (r < 0)
                         goto done;
         }

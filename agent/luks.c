@@ -329,6 +329,11 @@ int luks_format(const char *path, const uint8_t key[LUKS_KEY_SIZE], const luks_p
                 (void) wipe_head(path, head);
                 return fail_errno(ret_error, r, &l, "'%s': adding the keyslot failed", path);
         }
+        r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, "{\"type\":\"" LUKS_MKFS_TOKEN_TYPE "\",\"keyslots\":[]}");
+        if (r < 0) {
+                (void) wipe_head(path, head);
+                return fail_errno(ret_error, r, &l, "'%s': recording that it needs a filesystem failed", path);
+        }
         return 0;
 }
 
@@ -526,6 +531,42 @@ int luks_add_key(const char *path, int keyslot, const uint8_t key[LUKS_KEY_SIZE]
                 return r;
         }
         return ks;
+}
+
+/* The token of type, or -ENOENT. */
+static int find_token(struct crypt_device *cd, const char *type) {
+        for (int t = 0; t < LUKS2_TOKENS_MAX; t++) {
+                const char *tt = NULL;
+                if (crypt_token_status(cd, t, &tt) != CRYPT_TOKEN_INACTIVE && streq_ptr(tt, type))
+                        return t;
+        }
+        return -ENOENT;
+}
+
+int luks_mkfs_pending(const char *path, char **ret_error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        luks_errlog l = {};
+        int r = load(path, &l, &cd, ret_error);
+
+        if (r < 0)
+                return r;
+        return find_token(cd, LUKS_MKFS_TOKEN_TYPE) >= 0;
+}
+
+int luks_clear_mkfs_pending(const char *path, char **ret_error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        luks_errlog l = {};
+        int r = load(path, &l, &cd, ret_error), t;
+
+        if (r < 0)
+                return r;
+        t = find_token(cd, LUKS_MKFS_TOKEN_TYPE);
+        if (t < 0)
+                return 0;
+        r = crypt_token_json_set(cd, t, NULL);
+        if (r < 0)
+                return fail_errno(ret_error, r, &l, "'%s': cannot record that it has its filesystem", path);
+        return 1;
 }
 
 /* --- device-mapper ------------------------------------------------------------------------- */

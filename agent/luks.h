@@ -84,6 +84,16 @@ int luks_find_keyslot(const char *path, const char *database, char **ret_error);
 int luks_add_key(const char *path, int keyslot, const uint8_t key[LUKS_KEY_SIZE], const uint8_t new_key[LUKS_KEY_SIZE],
                  const char *database, const luks_pbkdf_cost *cost, char **ret_error);
 
+/* A volume formatted here has no filesystem until the agent makes one, and its data area reads as
+ * noise through dm-crypt (the zeros underneath decrypt to random bytes), which no probe can tell
+ * from someone's data. So luks_format() records "filesystem pending" in the header (a LUKS2 token
+ * of type LUKS_MKFS_TOKEN_TYPE) and luks_clear_mkfs_pending() removes it once mkfs succeeded: a
+ * crash in between leaves a volume that still says it may be given a filesystem. */
+#define LUKS_MKFS_TOKEN_TYPE "infrastream-mkfs-pending"
+/* 1 pending, 0 not, <0 error. */
+int luks_mkfs_pending(const char *path, char **ret_error);
+int luks_clear_mkfs_pending(const char *path, char **ret_error);
+
 /* Device-mapper works: /dev/mapper/control opens (or is missing while the kernel has the driver).
  * Not a mere existence check: libdevmapper creates the node even on kernels without the driver. */
 bool luks_dm_available(void);

@@ -169,6 +169,14 @@ static void test_format_and_header(void **state) {
         assert_int_equal(strlen(info.uuid), 36);
         assert_int_equal(luks_verify(f->image, &err), 0);
 
+        /* A new volume says it still needs its filesystem until told otherwise, once. */
+        assert_int_equal(luks_mkfs_pending(f->image, &err), 1);
+        assert_int_equal(luks_clear_mkfs_pending(f->image, &err), 1);
+        assert_int_equal(luks_mkfs_pending(f->image, &err), 0);
+        assert_int_equal(luks_clear_mkfs_pending(f->image, &err), 0);
+        assert_int_equal(luks_verify(f->image, &err), 0);
+        assert_null(err);
+
         assert_int_equal(luks_probe(f->image, &content, &what, &err), 0);
         assert_int_equal(content, LUKS_CONTENT_LUKS);
         assert_string_equal(what, "a LUKS2 header");
@@ -377,9 +385,10 @@ static void test_keyslots_of_databases(void **state) {
         assert_string_equal(p.type, CRYPT_KDF_ARGON2ID);
         assert_int_equal(p.iterations, cheap.iterations);
         assert_int_equal(p.max_memory_kb, cheap.memory_kb);
-        assert_int_equal(crypt_token_status(cd, 1, &type), CRYPT_TOKEN_EXTERNAL_UNKNOWN);
+        /* Token 0 is the format's "filesystem pending", 1 database a's keyslot, 2 b's. */
+        assert_int_equal(crypt_token_status(cd, 2, &type), CRYPT_TOKEN_EXTERNAL_UNKNOWN);
         assert_string_equal(type, LUKS_TOKEN_TYPE);
-        assert_int_equal(crypt_token_json_get(cd, 1, &json), 1);
+        assert_int_equal(crypt_token_json_get(cd, 2, &json), 2);
         assert_string_equal(json, "{\"type\":\"infrastream-database\",\"keyslots\":[\"1\"],\"database\":\"o/u/e/p/b\"}");
         crypt_free(cd);
 
