@@ -235,21 +235,44 @@ static int ensure_cluster(const agent_config *cfg, const doc_database *db, const
         return 1;
 }
 
-/* An existing cluster is what its standby.signal says; the document may say otherwise (a
- * promotion, a member that was the primary). Converting it is a switchover, which is not done:
- * nothing of it is touched, its config included (a primary_conninfo written into a primary, or
- * removed from a standby, would take effect at the next restart). */
-static int check_role(const doc_database *db, const cluster_paths *p, results *res) {
-        _cleanup_free_ char *signal = xasprintf("%s/standby.signal", p->data);
+/* An existing cluster is what its standby.signal says; the document may say otherwise. Two
+ * changes are made, the steps of a switchover the controller orders: a primary whose document
+ * names another member primary is demoted (after it, the caller writes the standby's config and
+ * starts it), a standby whose document makes it the primary is promoted (the caller then writes
+ * the primary's config). Anything else, a cluster without replication that the document makes a
+ * standby say, is refused with nothing touched: a primary_conninfo written into a primary, or
+ * removed from a standby, would take effect at the next restart. */
+static int check_role(const agent_config *cfg, const doc_database *db, const cluster_paths *p, uid_t uid, gid_t gid,
+                      results *res) {
+        _cleanup_free_ char *signal = xasprintf("%s/standby.signal", p->data), *err = NULL, *lsn = NULL;
         bool is_standby = exists(signal), want_standby = replication_is_standby(db);
+        int r, timeline = 0;
 
         if (is_standby == want_standby)
                 return 0;
-        results_add(res, "replication", db->name, RES_FAILED,
-                    "this host's copy is a %s, the document says %s: changing roles (switchover) is not implemented "
-                    "yet; nothing was changed",
-                    is_standby ? "standby" : "primary", want_standby ? "standby" : "primary");
-        return -EBUSY;
+        if (!db->replication) {
+                results_add(res, "replication", db->name, RES_FAILED,
+                            "this host's copy is a standby, the document has no replication: nothing was changed");
+                return -EBUSY;
+        }
+        if (want_standby) {
+                r = replication_demote(cfg, db, uid, gid, &lsn, &err);
+                if (r < 0) {
+                        results_add(res, "replication", db->name, RES_FAILED, "demoting to a standby of '%s': %s",
+                                    db->replication->primary, err ? err : strerror(-r));
+                        return r;
+                }
+                results_add(res, "replication", db->name, RES_CHANGED, "demoted: shut down at %s, now a standby of %s",
+                            lsn, db->replication->primary);
+                return 0;
+        }
+        r = replication_promote(cfg, db, &timeline, &err);
+        if (r < 0) {
+                results_add(res, "replication", db->name, RES_FAILED, "promoting: %s", err ? err : strerror(-r));
+                return r;
+        }
+        results_add(res, "replication", db->name, RES_CHANGED, "promoted: primary on timeline %d", timeline);
+        return 0;
 }
 
 /* The port the running postmaster listens on (postmaster.pid, line 4): after a port change it
@@ -362,7 +385,7 @@ int postgres_reconcile(const agent_config *cfg, const doc_database *db, const pg
         if (r < 0)
                 goto fail;
         if (!created) {
-                r = check_role(db, &p, res);
+                r = check_role(cfg, db, &p, uid, gid, res);
                 if (r < 0) {
                         cluster_paths_done(&p);
                         return r;

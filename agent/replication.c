@@ -263,6 +263,10 @@ fail:
         return r < 0 ? r : -EIO;
 }
 
+static char *demoted_path(const agent_config *cfg, const char *db) {
+        return xasprintf("%s/%s/" REPLICATION_DEMOTED_FILE, cfg->data_root, db);
+}
+
 static json_object *int_or_null(const char *s) {
         return s ? json_object_new_int64(strtoll(s, NULL, 10)) : NULL;
 }
@@ -295,7 +299,9 @@ json_object *replication_status(const agent_config *cfg, const doc_database *db)
                             "    pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint::text END,"
                             "  CASE WHEN pg_is_in_recovery() THEN"
                             "    CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN '0'"
-                            "    ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::text END END",
+                            "    ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::text END END,"
+                            "  CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()"
+                            "  ELSE pg_current_wal_lsn() END::text",
                             NULL, 0, &rows, NULL);
         if (r < 0) {
                 json_object_object_add(o, "role", json_object_new_string(replication_is_standby(db) ? "standby" : "primary"));
@@ -309,6 +315,15 @@ json_object *replication_status(const agent_config *cfg, const doc_database *db)
         json_object_object_add(o, "timeline", int_or_null(pg_rows_get(rows, 0, 1)));
         json_object_object_add(o, "lagBytes", int_or_null(pg_rows_get(rows, 0, 2)));
         json_object_object_add(o, "lagSeconds", double_or_null(pg_rows_get(rows, 0, 3)));
+        /* What a switchover compares: the new primary's replay against the old one's shutdown. */
+        json_object_object_add(o, "replayLsn", pg_rows_get(rows, 0, 4) ? json_object_new_string(pg_rows_get(rows, 0, 4)) : NULL);
+        {
+                _cleanup_free_ char *path = demoted_path(cfg, db->name), *text = NULL;
+                if (read_full_file(path, 64, &text, NULL) >= 0) {
+                        text[strcspn(text, "\n")] = '\0';
+                        json_object_object_add(o, "shutdownLsn", json_object_new_string(text));
+                }
+        }
         if (!standby) {
                 json_object *a = json_object_new_array();
                 pg_rows_free(TAKE_PTR(rows));
@@ -329,4 +344,133 @@ json_object *replication_status(const agent_config *cfg, const doc_database *db)
                 json_object_object_add(o, "standbys", a);
         }
         return o;
+}
+
+
+/* "Latest checkpoint location:           0/3000060" from pg_controldata's output. */
+static int controldata_checkpoint(const agent_config *cfg, const cluster_paths *p, char **ret_lsn, char **ret_error) {
+        _cleanup_free_ char *bin = xasprintf("%s/pg_controldata", cfg->postgres_bin_dir);
+        const char *argv[] = { bin, "-D", p->data, NULL };
+        proc_result res = {};
+        const char *l;
+        char lsn[32], line[512];
+        int r;
+
+        r = proc_run(argv, cfg->os_user, "/", NULL, &res);
+        if (r < 0) {
+                *ret_error = xasprintf("cannot run %s: %s", bin, strerror(-r));
+                return r;
+        }
+        l = res.output ? strstr(res.output, "Latest checkpoint location:") : NULL;
+        if (res.exit_status != 0 || !l || sscanf(l + strlen("Latest checkpoint location:"), " %31[0-9A-F/]", lsn) != 1) {
+                *ret_error = xasprintf("pg_controldata (exit %d) gives no checkpoint location: %s", res.exit_status,
+                                       proc_last_line(&res, line, sizeof(line)));
+                proc_result_done(&res);
+                return -EIO;
+        }
+        proc_result_done(&res);
+        *ret_lsn = xstrdup(lsn);
+        return 0;
+}
+
+int replication_demote(const agent_config *cfg, const doc_database *db, uid_t uid, gid_t gid, char **ret_lsn,
+                       char **ret_error) {
+        _cleanup_free_ char *lsn = NULL, *signal = NULL, *at = demoted_path(cfg, db->name);
+        cluster_paths p = {};
+        bool running = false;
+        int r;
+
+        if (!primary_member(db->replication) || !db->replication->password) {
+                *ret_error = xstrdup("the document names no primary among the members, or no replication password");
+                return -EINVAL;
+        }
+        cluster_paths_init(&p, cfg, db->name);
+        signal = xasprintf("%s/standby.signal", p.data);
+        /* Fast, not immediate: the walsenders send everything up to the shutdown checkpoint to
+         * the connected standbys before they exit; that is what the new primary must replay. */
+        r = service_running(cfg, db->name, &p, &running, ret_error);
+        if (r >= 0 && running)
+                r = service_stop(cfg, db->name, &p, ret_error);
+        if (r >= 0)
+                r = controldata_checkpoint(cfg, &p, &lsn, ret_error);
+        if (r >= 0)
+                r = write_passfile(cfg, db, uid, gid, ret_error);
+        if (r >= 0) {
+                _cleanup_free_ char *text = xasprintf("%s\n", lsn);
+                r = write_file_atomic_owned(at, text, strlen(text), 0600, uid, gid);
+                if (r < 0)
+                        *ret_error = xasprintf("cannot write %s: %s", at, strerror(-r));
+        }
+        /* Last: until it exists, a retry takes the primary path again and finds it stopped. */
+        if (r >= 0) {
+                r = write_file_atomic_owned(signal, "", 0, 0600, uid, gid);
+                if (r < 0)
+                        *ret_error = xasprintf("cannot write %s: %s", signal, strerror(-r));
+        }
+        cluster_paths_done(&p);
+        if (r < 0)
+                return r;
+        *ret_lsn = TAKE_PTR(lsn);
+        return 0;
+}
+
+int replication_promote(const agent_config *cfg, const doc_database *db, int *ret_timeline, char **ret_error) {
+        _cleanup_free_ char *at = demoted_path(cfg, db->name);
+        _cleanup_pg_ pg_conn *c = NULL;
+        cluster_paths p = {};
+        bool running = false;
+        int r;
+
+        cluster_paths_init(&p, cfg, db->name);
+        r = service_running(cfg, db->name, &p, &running, ret_error);
+        if (r >= 0 && !running)
+                r = service_start(cfg, db->name, &p, ret_error);
+        if (r >= 0)
+                r = pg_connect(p.socket_dir, db->port, "postgres", "postgres", &c, ret_error);
+        cluster_paths_done(&p);
+        if (r < 0)
+                return r;
+        /* Promoting with WAL received but not replayed would be safe too (it is replayed first),
+         * but a gap means the replay is stuck: a promotion would wait for it unbounded. */
+        for (int i = 0;; i++) {
+                _cleanup_rows_ pg_rows *rows = NULL;
+
+                r = pg_exec(c,
+                            "SELECT pg_is_in_recovery(),"
+                            "  coalesce(pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn(), true)",
+                            NULL, 0, &rows, ret_error);
+                if (r < 0)
+                        return r;
+                if (streq(pg_rows_get(rows, 0, 0), "f"))
+                        break;
+                if (streq(pg_rows_get(rows, 0, 1), "t")) {
+                        _cleanup_rows_ pg_rows *pr = NULL;
+
+                        r = pg_exec(c, "SELECT pg_promote(true, 60)", NULL, 0, &pr, ret_error);
+                        if (r < 0)
+                                return r;
+                        if (!streq(pg_rows_get(pr, 0, 0), "t")) {
+                                *ret_error = xstrdup("pg_promote() did not finish within 60 s");
+                                return -ETIMEDOUT;
+                        }
+                        break;
+                }
+                if (i >= 300) {
+                        *ret_error = xstrdup("WAL received is still not replayed after 30 s: not promoted");
+                        return -EAGAIN;
+                }
+                usleep(100000);
+        }
+        {
+                _cleanup_rows_ pg_rows *rows = NULL;
+
+                r = pg_exec(c, "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int::text",
+                            NULL, 0, &rows, ret_error);
+                if (r < 0)
+                        return r;
+                *ret_timeline = atoi(pg_rows_get(rows, 0, 0));
+        }
+        /* A primary again: the checkpoint it was demoted at no longer means anything. */
+        (void) unlink(at);
+        return 0;
 }

@@ -45,3 +45,18 @@ int replication_reconcile(const agent_config *cfg, const doc_database *db, resul
 /* {"role", "timeline", "lagBytes", "lagSeconds"[, "standbys"]} from the running cluster (NULL
  * values when it cannot be asked); NULL without replication. */
 json_object *replication_status(const agent_config *cfg, const doc_database *db);
+
+/* The shutdown checkpoint of a demoted primary, in <data-root>/<db>/: what its standbys must
+ * have replayed before one of them is promoted (reported as replication.shutdownLsn). */
+#define REPLICATION_DEMOTED_FILE "demoted-at"
+
+/* Primary → standby: a fast shutdown (the walsenders send the shutdown checkpoint to the
+ * connected standbys first), the checkpoint's location read with pg_controldata and kept, the
+ * passfile and standby.signal written. The caller writes the standby's config and starts it.
+ * *ret_lsn: "0/3000060". */
+int replication_demote(const agent_config *cfg, const doc_database *db, uid_t uid, gid_t gid, char **ret_lsn,
+                       char **ret_error);
+
+/* Standby → primary: once replay has reached what was received, pg_promote(). *ret_timeline: the
+ * new timeline. -EAGAIN while WAL received is not replayed yet. */
+int replication_promote(const agent_config *cfg, const doc_database *db, int *ret_timeline, char **ret_error);

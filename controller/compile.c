@@ -89,6 +89,27 @@ static int add_enrolled_hosts(compilation *c) {
         return r < 0 ? r : 0;
 }
 
+/* Placement keeps recorded members in their recorded order, member 0 the primary: moving host to
+ * the front of db's entries (renumbered) is all a switchover changes. */
+static void put_member_first(compilation *c, const char *db, const char *host) {
+        size_t lo = 0, hi, at = SIZE_MAX;
+
+        while (lo < c->n_prev && !streq(c->prev[lo].database, db))
+                lo++;
+        for (hi = lo; hi < c->n_prev && streq(c->prev[hi].database, db); hi++)
+                if (streq(c->prev[hi].host, host))
+                        at = hi;
+        if (at == SIZE_MAX)
+                return;
+        for (size_t k = at; k > lo; k--) {
+                char *t = c->prev[k].host;
+                c->prev[k].host = c->prev[k - 1].host;
+                c->prev[k - 1].host = t;
+        }
+        for (size_t k = lo; k < hi; k++)
+                c->prev[k].member = (int) (k - lo);
+}
+
 int compile_all(compilation *c, const compile_options *o, char **ret_error) {
         _cleanup_(diag_list_done) diag_list inventory_diags = {};
         int r, k = 0;
@@ -136,8 +157,13 @@ int compile_all(compilation *c, const compile_options *o, char **ret_error) {
                 }
         }
 
+        if (o->first_member_db)
+                put_member_first(c, o->first_member_db, o->first_member_host);
         c->pl = arena_alloc(&c->arena, (c->set.n_dbs + 1) * sizeof(placement));
         place_databases(&c->set, &c->inv, c->prev, c->n_prev, &c->arena, c->pl);
+        for (size_t i = 0; o->first_member_db && i < c->set.n_dbs; i++)
+                if (streq(database_key(&c->arena, &c->set.dbs[i]), o->first_member_db))
+                        c->pl[i].changed = true;
         render_documents(&c->set, &c->inv, c->pl, o->domain, &c->rr);
         c->rendered = true;
         return 0;

@@ -24,6 +24,10 @@ typedef struct compile_options {
         const char *state_dir;
         const char *domain;
         bool write_store;         /* render/apply record placements; plan only reads */
+        /* switchover: the database (its key) whose recorded members are read with this host
+         * first, so it is placed and rendered as the primary (and recorded so by apply). */
+        const char *first_member_db;
+        const char *first_member_host;
 } compile_options;
 
 typedef struct compilation {

@@ -37,6 +37,7 @@ typedef struct args {
         const char *listen; /* serve */
         const char *timeout, *parallel; /* apply */
         const char *output; /* get database */
+        const char *to; /* switchover */
         bool json, verbose, domain_set;
         bool backup_passphrase; /* secret reveal */
 } args;
@@ -64,6 +65,7 @@ static void usage_main(FILE *f) {
                 "  hosts          list the enrolled hosts and what they last reported\n"
                 "  apply          record every host's document, push it to the agents and wait until applied\n"
                 "  get database   show a Database manifest with its computed host name, host and status\n"
+                "  switchover     make another member of a replicated database its primary, losing nothing\n"
                 "\n"
                 "Run '%s COMMAND --help' for a command's options. --version prints the version.\n",
                 prog, prog);
@@ -190,6 +192,20 @@ static const struct {
           "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n"
           "  --project P       org/ou/env/project, needed when NAME exists in several projects\n"
           "  -o, --output F    yaml (default) or json\n" },
+        { "switchover", "switchover DB --to HOST [--project ORG/OU/ENV/PROJECT] [--repo DIR] [--state-dir DIR] [--timeout 120]",
+          "Make HOST, a standby of the replicated Database DB, its primary, with no acknowledged write\n"
+          "lost. Records the new member order (HOST first) and every document it changes, as apply\n"
+          "does, then pushes in steps, each waiting for its host: the old primary (a fast shutdown,\n"
+          "then a standby of HOST); HOST, once it has replayed the old primary's shutdown checkpoint\n"
+          "(promoted); the other members and the applications' hosts. Writes fail from the old\n"
+          "primary's shutdown until HOST is promoted. If HOST does not catch up in time, the old order\n"
+          "is recorded again and the old primary made the primary again: nothing is lost. Exit 0 when\n"
+          "every host converged, 1 naming the step and host that did not, 2 when it could not start.\n"
+          "  --to HOST         the member to promote\n"
+          "  --project P       org/ou/env/project, needed when DB exists in several projects\n"
+          "  --repo DIR        manifests repository (default .)\n"
+          "  --state-dir DIR   controller state (default " DEFAULT_STATE_DIR ")\n"
+          "  --timeout S       seconds for each step (default 120)\n" },
 };
 
 static void usage_command(const char *cmd, FILE *f) {
@@ -219,7 +235,7 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                 { "labels", required_argument, NULL, 'l' },    { "listen", required_argument, NULL, 'S' },
                 { "timeout", required_argument, NULL, 't' },   { "parallel", required_argument, NULL, 'p' },
                 { "output", required_argument, NULL, 'o' },    { "replace", required_argument, NULL, 'E' },
-                { "backup-passphrase", no_argument, NULL, 'B' },
+                { "backup-passphrase", no_argument, NULL, 'B' }, { "to", required_argument, NULL, 'U' },
                 {},
         };
         static const char *const allowed[][8] = {
@@ -236,6 +252,7 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                 { "hosts", "state-dir", "json" },
                 { "apply", "repo", "hosts", "state-dir", "domain", "timeout", "parallel", "verbose" },
                 { "get database", "repo", "hosts", "state-dir", "domain", "project", "output" },
+                { "switchover", "to", "project", "repo", "state-dir", "timeout", "hosts" },
         };
         int c, idx;
 
@@ -331,6 +348,9 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
                         break;
                 case 'o':
                         a->output = optarg;
+                        break;
+                case 'U':
+                        a->to = optarg;
                         break;
                 }
         }
@@ -489,9 +509,11 @@ static int cmd_validate(const args *a) {
         return 0;
 }
 
-static int run_compile(compilation *c, const args *a, bool write, const char *cmd) {
+static int run_compile_first(compilation *c, const args *a, bool write, const char *cmd, const char *first_db,
+                             const char *first_host) {
         compile_options o = { .repo = a->repo, .hosts_file = a->hosts, .state_dir = a->state_dir,
-                              .domain = a->domain, .write_store = write };
+                              .domain = a->domain, .write_store = write, .first_member_db = first_db,
+                              .first_member_host = first_host };
         _cleanup_free_ char *err = NULL, *ca_dom = NULL;
         int r;
 
@@ -518,6 +540,10 @@ static int run_compile(compilation *c, const args *a, bool write, const char *cm
         }
         (void) report_diags(c, a->verbose); /* warnings */
         return 0;
+}
+
+static int run_compile(compilation *c, const args *a, bool write, const char *cmd) {
+        return run_compile_first(c, a, write, cmd, NULL, NULL);
 }
 
 static int cmd_plan(const args *a) {
@@ -1363,6 +1389,251 @@ static int cmd_get_database(const args *a, const char *name) {
         return 0;
 }
 
+/* --- switchover --------------------------------------------------------------------------------- */
+
+/* "0/3000060" → 0x3000060; -EINVAL for anything else. */
+static int parse_lsn(const char *s, uint64_t *ret) {
+        unsigned hi, lo;
+        char end;
+
+        if (!s || sscanf(s, "%X/%X%c", &hi, &lo, &end) != 2)
+                return -EINVAL;
+        *ret = (uint64_t) hi << 32 | lo;
+        return 0;
+}
+
+/* databases[name == db].replication.<field> of a host's report (JSON text), or NULL. */
+static char *report_replication_field(const char *report, const char *db, const char *field) {
+        json_object *o = report ? json_tokener_parse(report) : NULL, *dbs = NULL, *v;
+        char *ret = NULL;
+
+        if (!o)
+                return NULL;
+        if (!json_object_object_get_ex(o, "databases", &dbs) && json_object_object_get_ex(o, "status", &v))
+                (void) json_object_object_get_ex(v, "databases", &dbs);
+        for (size_t i = 0; dbs && json_object_is_type(dbs, json_type_array) && i < json_object_array_length(dbs); i++) {
+                json_object *d = json_object_array_get_idx(dbs, i), *name, *rep, *f;
+
+                if (json_object_object_get_ex(d, "name", &name) && streq(json_object_get_string(name), db) &&
+                    json_object_object_get_ex(d, "replication", &rep) && json_object_object_get_ex(rep, field, &f) &&
+                    json_object_is_type(f, json_type_string)) {
+                        ret = xstrdup(json_object_get_string(f));
+                        break;
+                }
+        }
+        json_object_put(o);
+        return ret;
+}
+
+/* Push the hosts marked in only (the documents recorded already unless record): 0 when every one
+ * converged, else 1 with *ret_failed naming the first that did not and why. */
+static int switchover_push(compilation *c, push_options *o, const bool *only, bool record, char **ret_failed) {
+        _cleanup_(push_report_done) push_report rep = {};
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        o->only = only;
+        o->no_record = !record;
+        r = push_apply(c, o, &rep, &err);
+        if (r < 0) {
+                *ret_failed = xasprintf("%s", err ? err : strerror(-r));
+                return 1;
+        }
+        for (size_t i = 0; i < rep.n; i++)
+                if (rep.hosts[i].status == PUSH_FAILED && (!only || only[i])) {
+                        *ret_failed = xasprintf("host '%s': %s", rep.hosts[i].host, strempty(rep.hosts[i].detail));
+                        return 1;
+                }
+        return 0;
+}
+
+static int cmd_switchover(const args *a, const char *name) {
+        _cleanup_(compilation_done) compilation c = {};
+        _cleanup_free_ char *key = NULL, *old_primary = NULL, *failed = NULL, *shutdown = NULL;
+        _cleanup_free_ bool *only = NULL;
+        push_options o = { .repo = a->repo, .state_dir = a->state_dir, .timeout_seconds = 120,
+                           .parallel = PUSH_PARALLEL_DEFAULT, .progress = stderr };
+        const char *to = a->to;
+        size_t found = 0, n_match = 0;
+        long v, h_old = -1, h_new = -1;
+        uint64_t target_lsn = 0;
+        double deadline;
+        int r;
+
+        if (!to) {
+                fprintf(stderr, "%s switchover: --to HOST is required\n", prog);
+                return EXIT_USAGE;
+        }
+        if (a->timeout) {
+                if (parse_number(a->timeout, 1, 86400, &v) < 0) {
+                        fprintf(stderr, "%s switchover: --timeout takes seconds, 1 to 86400; not '%s'\n", prog, a->timeout);
+                        return EXIT_USAGE;
+                }
+                o.timeout_seconds = v;
+        }
+        r = run_compile(&c, a, true, "switchover");
+        if (r)
+                return r;
+        for (size_t i = 0; i < c.set.n_dbs; i++) {
+                char project[4 * 64 + 4];
+
+                identity_format(&c.set.dbs[i].id, project, sizeof(project));
+                if (!streq(c.set.dbs[i].name, name) || (a->project && !streq(a->project, project)))
+                        continue;
+                if (n_match++ == 0)
+                        found = i;
+        }
+        if (n_match != 1) {
+                fprintf(stderr, "%s switchover: %s\n", prog,
+                        n_match == 0 ? "there is no such Database in the repository (or in --project)"
+                                     : "the Database exists in several projects (choose one with --project)");
+                return EXIT_USAGE;
+        }
+        {
+                const placement *pl = &c.pl[found];
+                const m_database *d = &c.set.dbs[found];
+
+                key = xstrdup(database_key(&c.arena, d));
+                if (d->cluster_size < 2 || pl->n_members < 2) {
+                        fprintf(stderr, "%s switchover: Database '%s' has no standby (clusterSize %d)\n", prog, name,
+                                d->cluster_size);
+                        return EXIT_USAGE;
+                }
+                if (pl->pending || pl->changed) {
+                        fprintf(stderr, "%s switchover: Database '%s' is not placed as recorded (%s): run apply first\n",
+                                prog, name, pl->pending ? pl->pending : "its members change");
+                        return EXIT_USAGE;
+                }
+                h_old = pl->members[0];
+                old_primary = xstrdup(c.inv.hosts[h_old].name);
+                for (size_t m = 0; m < pl->n_members; m++)
+                        if (streq(c.inv.hosts[pl->members[m]].name, to))
+                                h_new = pl->members[m];
+                if (h_new < 0) {
+                        fprintf(stderr, "%s switchover: host '%s' is not a member of Database '%s' (its members:", prog,
+                                to, name);
+                        for (size_t m = 0; m < pl->n_members; m++)
+                                fprintf(stderr, " %s", c.inv.hosts[pl->members[m]].name);
+                        fprintf(stderr, ")\n");
+                        return EXIT_USAGE;
+                }
+                if (h_new == h_old) {
+                        fprintf(stderr, "%s switchover: host '%s' is the primary of Database '%s' already\n", prog, to,
+                                name);
+                        return EXIT_USAGE;
+                }
+                /* Every member enrolled and well: a switchover is no repair. */
+                for (size_t m = 0; m < pl->n_members; m++) {
+                        _cleanup_(stored_host_done) stored_host sh = {};
+                        const char *hn = c.inv.hosts[pl->members[m]].name;
+
+                        if (store_load_host(c.store, hn, &sh) < 0) {
+                                fprintf(stderr, "%s switchover: member '%s' is not enrolled\n", prog, hn);
+                                return EXIT_USAGE;
+                        }
+                        if (sh.failed || sh.applied_revision == 0) {
+                                fprintf(stderr, "%s switchover: member '%s' has applied nothing yet, or reported a "
+                                                "failure: run apply first\n",
+                                        prog, hn);
+                                return EXIT_USAGE;
+                        }
+                }
+        }
+        compilation_done(&c);
+
+        /* The new order, recorded with every document it changes, as apply records. */
+        fprintf(stderr, "switchover %s: %s → %s\n", name, old_primary, to);
+        r = run_compile_first(&c, a, true, "switchover", key, to);
+        if (r)
+                return r;
+        only = xcalloc(c.inv.n + 1, sizeof(bool));
+        h_old = inventory_find(&c.inv, old_primary);
+        h_new = inventory_find(&c.inv, to);
+        if (h_old < 0 || h_new < 0 || c.pl[found].members[0] != h_new) {
+                fprintf(stderr, "%s switchover: the new member order did not take (nothing was changed)\n", prog);
+                return EXIT_USAGE;
+        }
+
+        fprintf(stderr, "step 1/4: %s: demote (fast shutdown, then a standby of %s)\n", old_primary, to);
+        only[h_old] = true;
+        if (switchover_push(&c, &o, only, true, &failed)) {
+                fprintf(stderr, "%s switchover: step 1 (demote %s) failed: %s\n", prog, old_primary, failed);
+                return EXIT_INVALID;
+        }
+        {
+                _cleanup_(stored_host_done) stored_host sh = {};
+                if (store_load_host(c.store, old_primary, &sh) >= 0)
+                        shutdown = report_replication_field(sh.status, name, "shutdownLsn");
+        }
+        if (parse_lsn(shutdown, &target_lsn) < 0) {
+                fprintf(stderr, "%s switchover: step 1 (demote %s): its answer carries no shutdown location\n", prog,
+                        old_primary);
+                return EXIT_INVALID;
+        }
+
+        fprintf(stderr, "step 2/4: %s: wait until it has replayed %s (the old primary's shutdown checkpoint)\n", to,
+                shutdown);
+        deadline = (double) time(NULL) + (double) o.timeout_seconds;
+        for (;;) {
+                _cleanup_free_ char *status = NULL, *err = NULL, *replay = NULL;
+                uint64_t lsn;
+
+                if (push_fetch_status(&c, &o, to, 10000, &status, &err) >= 0) {
+                        replay = report_replication_field(status, name, "replayLsn");
+                        /* Past the checkpoint record's start, not at it: promoted before replaying it, the new
+                         * timeline would fork at it and the old primary could not follow. */
+                        if (parse_lsn(replay, &lsn) >= 0 && lsn > target_lsn) {
+                                fprintf(stderr, "%s: replayed %s\n", to, replay);
+                                break;
+                        }
+                }
+                if ((double) time(NULL) >= deadline) {
+                        fprintf(stderr, "%s switchover: step 2 (%s catching up) timed out after %ld s: %s; putting "
+                                        "the old order back\n",
+                                prog, to, o.timeout_seconds, err ? err : replay ? replay : "no replay location");
+                        compilation_done(&c);
+                        r = run_compile_first(&c, a, true, "switchover", key, old_primary);
+                        if (r)
+                                return r;
+                        free(only);
+                        only = xcalloc(c.inv.n + 1, sizeof(bool));
+                        h_old = inventory_find(&c.inv, old_primary);
+                        if (h_old >= 0)
+                                only[h_old] = true;
+                        free(failed);
+                        failed = NULL;
+                        if (switchover_push(&c, &o, only, true, &failed)) {
+                                fprintf(stderr, "%s switchover: abandoned, and %s could not be made the primary "
+                                                "again: %s\n",
+                                        prog, old_primary, failed);
+                                return EXIT_INVALID;
+                        }
+                        fprintf(stderr, "%s switchover: abandoned: %s is the primary again; nothing was lost\n", prog,
+                                old_primary);
+                        return EXIT_INVALID;
+                }
+                sleep(1);
+        }
+
+        fprintf(stderr, "step 3/4: %s: promote\n", to);
+        only[h_old] = false;
+        only[h_new] = true;
+        if (switchover_push(&c, &o, only, false, &failed)) {
+                fprintf(stderr, "%s switchover: step 3 (promote %s) failed: %s\n", prog, to, failed);
+                return EXIT_INVALID;
+        }
+
+        fprintf(stderr, "step 4/4: the other members and the applications' hosts\n");
+        for (size_t h = 0; h < c.inv.n; h++)
+                only[h] = (long) h != h_old && (long) h != h_new;
+        if (switchover_push(&c, &o, only, false, &failed)) {
+                fprintf(stderr, "%s switchover: step 4 (the other hosts) failed: %s\n", prog, failed);
+                return EXIT_INVALID;
+        }
+        printf("Database '%s': %s is the primary.\n", name, to);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         args a;
         const char *cmd;
@@ -1440,6 +1711,22 @@ int main(int argc, char **argv) {
                 if (r == 1)
                         return 0;
                 return r < 0 ? EXIT_USAGE : cmd_token_create(&a);
+        }
+        if (streq(cmd, "switchover")) {
+                /* switchover DB [OPTIONS]: DB takes argv[0]'s place for getopt, as get database's NAME. */
+                if (argc < 3 || streq(argv[2], "--help") || streq(argv[2], "-h")) {
+                        usage_command("switchover", argc < 3 ? stderr : stdout);
+                        return argc < 3 ? EXIT_USAGE : 0;
+                }
+                if (argv[2][0] == '-') {
+                        fprintf(stderr, "%s switchover: DB is required, right after 'switchover'\n", prog);
+                        usage_command("switchover", stderr);
+                        return EXIT_USAGE;
+                }
+                r = parse_args("switchover", argc - 2, argv + 2, &a);
+                if (r == 1)
+                        return 0;
+                return r < 0 ? EXIT_USAGE : cmd_switchover(&a, argv[2]);
         }
         if (streq(cmd, "get")) {
                 /* get database NAME [OPTIONS]: NAME takes argv[0]'s place for getopt. */

@@ -561,9 +561,14 @@ int push_apply(compilation *c, const push_options *o, push_report *ret, char **r
         *ret = (push_report) { .hosts = xcalloc(c->inv.n + 1, sizeof(push_result)), .n = c->inv.n };
         for (size_t h = 0; h < c->inv.n; h++)
                 ret->hosts[h].host = c->inv.hosts[h].name;
-        r = record(c, o, commit, ret, ret_error);
-        if (r < 0)
-                return r;
+        if (o->no_record)
+                for (size_t h = 0; h < c->inv.n; h++)
+                        ret->hosts[h].revision = c->rr.docs[h]->revision;
+        else {
+                r = record(c, o, commit, ret, ret_error);
+                if (r < 0)
+                        return r;
+        }
         r = store_load_hosts(c->store, &hosts, &n_hosts);
         if (r < 0) {
                 *ret_error = xasprintf("cannot read the enrolled hosts: %s", strerror(-r));
@@ -580,6 +585,10 @@ int push_apply(compilation *c, const push_options *o, push_report *ret, char **r
                 push_result *res = &ret->hosts[h];
 
                 *t = (target) { .h = h, .res = res, .deadline = deadline };
+                if (o->only && !o->only[h]) {
+                        res->status = PUSH_CURRENT;
+                        continue;
+                }
                 t->sh = n_hosts ? bsearch(res->host, hosts, n_hosts, sizeof(stored_host), host_cmp) : NULL;
                 if (!t->sh) {
                         res->status = PUSH_FAILED;
@@ -646,4 +655,53 @@ void push_report_done(push_report *r) {
                 free(r->hosts[i].detail);
         free(r->hosts);
         *r = (push_report) {};
+}
+
+static void call_done_nothing(https_call *call, void *userdata) {
+        (void) call;
+        (void) userdata;
+}
+
+int push_fetch_status(compilation *c, const push_options *o, const char *host, long timeout_ms, char **ret_status,
+                      char **ret_error) {
+        _cleanup_(stored_host_done) stored_host sh = {};
+        _cleanup_(wire_report_done) wire_report rep = {};
+        _cleanup_free_ char *ca_pem = NULL, *cert = NULL, *key = NULL, *url = NULL, *peer = NULL, *err = NULL;
+        https_client_tls tls = {};
+        apply_ctx a = { .c = c, .o = o };
+        https_call call = {};
+        int r;
+
+        r = store_load_host(c->store, host, &sh);
+        if (r < 0) {
+                *ret_error = xasprintf("host '%s' is not enrolled", host);
+                return r;
+        }
+        r = load_tls(&a, &tls, &ca_pem, &cert, &key, ret_error);
+        if (r < 0)
+                goto finish;
+        url = xasprintf("https://%s/v1/status", sh.endpoint);
+        peer = mtls_host_name(host, ca_domain(a.authority));
+        call = (https_call) { .method = "GET", .url = url, .peer_name = peer, .timeout_ms = timeout_ms };
+        https_perform_many(&tls, &call, 1, 1, call_done_nothing, NULL);
+        if (call.error || call.status != 200) {
+                *ret_error = call.error ? xasprintf("status from %s: %s", sh.endpoint, call.error)
+                                        : xasprintf("status from %s: HTTP %ld", sh.endpoint, call.status);
+                r = -EIO;
+                goto finish;
+        }
+        r = wire_report_decode(call.response, call.response_size, &rep, &err);
+        if (r < 0 || !streq(rep.host, host)) {
+                *ret_error = xasprintf("the status of host '%s' is malformed: %s", host, err ? err : "another host's");
+                r = r < 0 ? r : -EPROTO;
+                goto finish;
+        }
+        (void) store_record_report(c->store, host, rep.revision, rep.commit, rep.failed, call.response,
+                                   (int64_t) time(NULL));
+        *ret_status = TAKE_PTR(call.response);
+        r = 0;
+finish:
+        https_call_done(&call);
+        ca_free(a.authority);
+        return r;
 }

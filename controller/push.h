@@ -19,6 +19,10 @@ typedef struct push_options {
         long timeout_seconds;
         size_t parallel;
         FILE *progress;             /* one line per event (stderr), or NULL */
+        /* A switchover pushes its hosts in steps: only the hosts marked here (indexed as the
+         * inventory; NULL: all), and the documents recorded by an earlier call (no_record). */
+        const bool *only;
+        bool no_record;
 } push_options;
 
 typedef enum push_status {
@@ -50,3 +54,8 @@ void push_report_done(push_report *r);
  * converged, 1 when some did not (named in ret), -errno with *ret_error when apply could not run
  * (state store, keys, CA). Nothing secret is printed. */
 int push_apply(compilation *c, const push_options *o, push_report *ret, char **ret_error);
+
+/* The status of one enrolled host, asked now (GET /v1/status over mutual TLS), recorded as its
+ * report; *ret_status is the report's JSON text. */
+int push_fetch_status(compilation *c, const push_options *o, const char *host, long timeout_ms, char **ret_status,
+                      char **ret_error);
