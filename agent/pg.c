@@ -1,9 +1,19 @@
 /* libpq behind a small interface; libpq's errors become one-line strings here. */
 #include <libpq-fe.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "macro.h"
 #include "pg.h"
+
+static int64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 struct pg_conn {
         PGconn *conn;
@@ -140,5 +150,91 @@ int pg_wait(pg_conn *c, char **ret_error) {
                 }
                 PQclear(res);
         }
+        return r;
+}
+
+/* After START_REPLICATION: 1 at the first WAL message (or when none comes within 5 s: the
+ * server has nothing past the starting point, so nothing is missing); 0 with the server's error
+ * in *ret_res. Keepalives are skipped. */
+static int first_wal(PGconn *conn, PGresult **ret_res) {
+        struct pollfd pfd = { .fd = PQsocket(conn), .events = POLLIN };
+        int64_t deadline = now_ms() + 5000;
+
+        for (;;) {
+                char *buf = NULL;
+                int n = PQgetCopyData(conn, &buf, 1);
+
+                if (n > 0) {
+                        bool wal = buf[0] == 'w';
+                        PQfreemem(buf);
+                        if (wal)
+                                return 1;
+                        continue;
+                }
+                if (n < 0) {
+                        *ret_res = PQgetResult(conn);
+                        return 0;
+                }
+                int64_t left = deadline - now_ms();
+                if (left <= 0)
+                        return 1;
+                if (poll(&pfd, 1, (int) left) < 0 && errno != EINTR)
+                        return 1;
+                if (!PQconsumeInput(conn)) {
+                        *ret_res = PQgetResult(conn);
+                        return 0;
+                }
+        }
+}
+
+int pg_replication_probe(const char *conninfo, const char *sysid, unsigned timeline, const char *lsn,
+                         char **ret_why, char **ret_error) {
+        _cleanup_free_ char *ci = xasprintf("%s replication=true connect_timeout=10", conninfo);
+        _cleanup_free_ char *cmd = xasprintf("START_REPLICATION PHYSICAL %s TIMELINE %u", lsn, timeline);
+        PGconn *conn = PQconnectdb(ci);
+        PGresult *res = NULL;
+        int r;
+
+        if (!conn)
+                return -ENOMEM;
+        if (PQstatus(conn) != CONNECTION_OK) {
+                *ret_error = one_line(PQerrorMessage(conn));
+                r = -ECONNREFUSED;
+                goto done;
+        }
+        res = PQexec(conn, "IDENTIFY_SYSTEM");
+        if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+                *ret_error = result_error(res, conn);
+                r = -EIO;
+                goto done;
+        }
+        if (!streq(PQgetvalue(res, 0, 0), sysid)) {
+                *ret_why = xasprintf("its system identifier is %s, the primary's %s", sysid, PQgetvalue(res, 0, 0));
+                r = 0;
+                goto done;
+        }
+        PQclear(res);
+        /* A starting point not in the server's history is refused at once; WAL it no longer has
+         * only once it reads it, after CopyBoth: the first WAL message or error decides. Closing
+         * the connection ends the stream. */
+        res = PQexec(conn, cmd);
+        if (PQresultStatus(res) == PGRES_COPY_BOTH) {
+                PQclear(res);
+                res = NULL;
+                r = first_wal(conn, &res);
+                if (r > 0)
+                        goto done;
+        }
+        if (PQresultStatus(res) == PGRES_FATAL_ERROR && PQresultErrorField(res, PG_DIAG_SQLSTATE)) {
+                _cleanup_free_ char *e = result_error(res, conn);
+                *ret_why = xasprintf("the primary cannot stream from %s on timeline %u: %s", lsn, timeline, e);
+                r = 0;
+        } else {
+                *ret_error = result_error(res, conn); /* res NULL: the connection's error */
+                r = -EIO;
+        }
+done:
+        PQclear(res);
+        PQfinish(conn);
         return r;
 }

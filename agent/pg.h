@@ -31,6 +31,13 @@ int pg_send(pg_conn *c, const char *sql, char **ret_error);
 /* Wait for the result of pg_send. */
 int pg_wait(pg_conn *c, char **ret_error);
 
+/* Over a replication connection (conninfo, as a standby's primary_conninfo): could a copy with
+ * system identifier sysid, needing WAL from lsn on timeline, stream from this server? 1 yes, 0 no
+ * (*ret_why says why: another system, WAL removed, a point not in the server's history), negative
+ * when the server cannot be asked (*ret_error). */
+int pg_replication_probe(const char *conninfo, const char *sysid, unsigned timeline, const char *lsn,
+                         char **ret_why, char **ret_error);
+
 static inline void pg_closep(pg_conn **c) {
         pg_close(*c);
 }

@@ -5,6 +5,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "backup.h"
 #include "failpoint.h"
@@ -165,6 +166,41 @@ static int add_include(const char *dir, uid_t uid, gid_t gid, char **ret_error) 
         if (r < 0)
                 *ret_error = xasprintf("cannot write %s: %s", path, strerror(-r));
         return r;
+}
+
+/* A stopped standby copy that can no longer stream from the primary (its slot was dropped while
+ * this host was not a member and the WAL it needs is gone, or it is of another system or timeline
+ * history) would retry forever: it is moved aside to data.stale-<UTC time>, never deleted, and
+ * ensure_cluster clones the primary again. A copy that is a primary is check_role's (demotion);
+ * when the primary cannot be asked, the copy is started as it is and the next pass asks again. */
+static int set_aside_stale_copy(const agent_config *cfg, const doc_database *db, const cluster_paths *p, uid_t uid,
+                                gid_t gid, results *res) {
+        _cleanup_free_ char *version = xasprintf("%s/PG_VERSION", p->data), *signal = xasprintf("%s/standby.signal", p->data);
+        _cleanup_free_ char *why = NULL, *err = NULL, *aside = NULL;
+        bool running = true;
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm tm;
+
+        if (!replication_is_standby(db) || !exists(version) || !exists(signal))
+                return 0;
+        if (service_running(cfg, db->name, p, &running, &err) < 0 || running)
+                return 0;
+        if (replication_copy_follows(cfg, db, p->data, uid, gid, &why, &err) != 0)
+                return 0;
+        strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+        aside = xasprintf("%s/data.stale-%s", p->base, stamp);
+        if (rename(p->data, aside) < 0) {
+                int e = -errno;
+                results_add(res, "cluster", db->name, RES_FAILED, "this host's copy cannot follow the primary '%s' (%s), "
+                            "and cannot be moved aside to %s: %s", db->replication->primary, why, aside, strerror(-e));
+                return e;
+        }
+        fsync_path(p->base);
+        results_add(res, "cluster", db->name, RES_CHANGED,
+                    "this host's copy cannot follow the primary '%s' (%s): moved aside to %s, to be cloned again",
+                    db->replication->primary, why, aside);
+        return 0;
 }
 
 /* Make <data> a cluster: 1 when it was created, 0 when it existed. Never touches an existing
@@ -380,6 +416,11 @@ int postgres_reconcile(const agent_config *cfg, const doc_database *db, const pg
         if (r < 0) {
                 err = xasprintf("cannot create %s: %s", p.base, strerror(-r));
                 goto fail;
+        }
+        r = set_aside_stale_copy(cfg, db, &p, uid, gid, res);
+        if (r < 0) {
+                cluster_paths_done(&p);
+                return r;
         }
         r = created = ensure_cluster(cfg, db, tls, &p, uid, gid, &redone, &err);
         if (r < 0)

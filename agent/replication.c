@@ -474,3 +474,69 @@ int replication_promote(const agent_config *cfg, const doc_database *db, int *re
         (void) unlink(at);
         return 0;
 }
+
+/* One field of pg_controldata's output ("Label:   value"), or false. */
+static bool controldata_field(const char *out, const char *label, char *buf, size_t size) {
+        const char *l = out ? strstr(out, label) : NULL;
+        const char *end;
+
+        if (!l)
+                return false;
+        l += strlen(label);
+        l += strspn(l, " \t");
+        end = strchrnul(l, '\n');
+        if (end == l || (size_t) (end - l) >= size)
+                return false;
+        snprintf(buf, size, "%.*s", (int) (end - l), l);
+        return true;
+}
+
+static uint64_t lsn_value(const char *lsn) {
+        unsigned hi = 0, lo = 0;
+        return sscanf(lsn, "%X/%X", &hi, &lo) == 2 ? ((uint64_t) hi << 32) | lo : 0;
+}
+
+int replication_copy_follows(const agent_config *cfg, const doc_database *db, const char *data, uid_t uid, gid_t gid,
+                             char **ret_why, char **ret_error) {
+        _cleanup_free_ char *bin = xasprintf("%s/pg_controldata", cfg->postgres_bin_dir), *conninfo = NULL;
+        const char *argv[] = { bin, "-D", data, NULL };
+        char sysid[32], redo[32], redo_tli[16], min[32], min_tli[16], line[512];
+        const char *lsn, *tli;
+        proc_result res = {};
+        int r;
+
+        r = proc_run(argv, cfg->os_user, "/", NULL, &res);
+        if (r < 0) {
+                *ret_error = xasprintf("cannot run %s: %s", bin, strerror(-r));
+                return r;
+        }
+        if (res.exit_status != 0 || !controldata_field(res.output, "Database system identifier:", sysid, sizeof(sysid)) ||
+            !controldata_field(res.output, "Latest checkpoint's REDO location:", redo, sizeof(redo)) ||
+            !controldata_field(res.output, "Latest checkpoint's TimeLineID:", redo_tli, sizeof(redo_tli)) ||
+            !controldata_field(res.output, "Minimum recovery ending location:", min, sizeof(min)) ||
+            !controldata_field(res.output, "Min recovery ending loc's timeline:", min_tli, sizeof(min_tli))) {
+                *ret_error = xasprintf("pg_controldata (exit %d) does not say where the copy is: %s", res.exit_status,
+                                       proc_last_line(&res, line, sizeof(line)));
+                proc_result_done(&res);
+                return -EIO;
+        }
+        proc_result_done(&res);
+        /* Where it will ask the primary for WAL: at least past what it must replay to be consistent
+         * (everything before it is in its own pg_wal); a stopped standby is usually exactly there. */
+        if (lsn_value(min) > lsn_value(redo)) {
+                lsn = min;
+                tli = min_tli;
+        } else {
+                lsn = redo;
+                tli = redo_tli;
+        }
+        r = write_passfile(cfg, db, uid, gid, ret_error);
+        if (r < 0)
+                return r;
+        conninfo = replication_conninfo(cfg, db);
+        if (!conninfo) {
+                *ret_error = xstrdup("the document names no primary among the members");
+                return -EINVAL;
+        }
+        return pg_replication_probe(conninfo, sysid, (unsigned) strtoul(tli, NULL, 10), lsn, ret_why, ret_error);
+}

@@ -38,6 +38,13 @@ char *replication_conninfo(const agent_config *cfg, const doc_database *db);
 int replication_clone(const agent_config *cfg, const doc_database *db, const char *target, uid_t uid, gid_t gid,
                       char **ret_error);
 
+/* A stopped standby's existing copy in data (re)joining: can it still stream from the primary? 1
+ * yes, 0 no, with *ret_why (another system; the WAL it needs is gone from the primary, as when its
+ * slot was dropped while it was not a member; a point not in the primary's history); negative when
+ * that cannot be found out (pg_controldata fails, the primary cannot be reached: *ret_error). */
+int replication_copy_follows(const agent_config *cfg, const doc_database *db, const char *data, uid_t uid, gid_t gid,
+                             char **ret_why, char **ret_error);
+
 /* Primary: the slots of the standbys, created when missing; our slots of hosts no longer members
  * dropped. One result per change. */
 int replication_reconcile(const agent_config *cfg, const doc_database *db, results *res);
