@@ -761,6 +761,32 @@ static int write_all(int fd, const char *s) {
         return 0;
 }
 
+/* The state store for the secret commands; a message naming cmd and -errno when it cannot be opened. */
+static int open_state_store(const char *cmd, const args *a, bool readonly, store **ret) {
+        _cleanup_free_ char *err = NULL;
+        int r = store_open(a->state_dir, false, readonly, ret, &err);
+
+        if (r < 0) {
+                if (err)
+                        fprintf(stderr, "%s %s: %s\n", prog, cmd, err);
+                else
+                        fprintf(stderr, "%s %s: cannot open the state store in %s: %s\n", prog, cmd, a->state_dir,
+                                strerror(-r));
+        }
+        return r;
+}
+
+/* The grant --app/--database/--project name: 0, or the exit status after saying why not. */
+static int find_grant(const char *cmd, store *s, const args *a, char **ret_application_key, char **ret_database_key) {
+        _cleanup_free_ char *err = NULL;
+        int r = secrets_find(s, a->app, a->database, a->project, ret_application_key, ret_database_key, &err);
+
+        if (r >= 0)
+                return 0;
+        fprintf(stderr, "%s %s: %s%s\n", prog, cmd, err, r == -ENOTUNIQ ? " (choose one with --project)" : "");
+        return r == -ENOENT || r == -ENOTUNIQ ? EXIT_INVALID : EXIT_USAGE;
+}
+
 /* secret reveal --backup-passphrase: the caller checked for root. */
 static int secret_reveal_passphrase(const args *a) {
         _cleanup_(store_closep) store *s = NULL;
@@ -773,15 +799,8 @@ static int secret_reveal_passphrase(const args *a) {
                 fprintf(stderr, "%s secret reveal: --backup-passphrase takes --database DB, and no --app\n", prog);
                 return EXIT_USAGE;
         }
-        r = store_open(a->state_dir, false, true, &s, &err);
-        if (r < 0) {
-                if (err)
-                        fprintf(stderr, "%s secret reveal: %s\n", prog, err);
-                else
-                        fprintf(stderr, "%s secret reveal: cannot open the state store in %s: %s\n", prog, a->state_dir,
-                                strerror(-r));
+        if (open_state_store("secret reveal", a, true, &s) < 0)
                 return EXIT_USAGE;
-        }
         r = secrets_find_backup_passphrase(s, a->database, a->project, &db_key, &err);
         if (r < 0) {
                 fprintf(stderr, "%s secret reveal: %s%s\n", prog, err,
@@ -822,27 +841,18 @@ static int secret_reveal_passphrase(const args *a) {
  * password, as for a new grant. No master key needed: nothing is decrypted. */
 static int cmd_secret_rotate(const args *a) {
         _cleanup_(store_closep) store *s = NULL;
-        _cleanup_free_ char *err = NULL, *app_key = NULL, *db_key = NULL;
+        _cleanup_free_ char *app_key = NULL, *db_key = NULL;
         int r;
 
         if (!a->app || !a->database) {
                 fprintf(stderr, "%s secret rotate: --app APP and --database DB are required\n", prog);
                 return EXIT_USAGE;
         }
-        r = store_open(a->state_dir, false, false, &s, &err);
-        if (r < 0) {
-                if (err)
-                        fprintf(stderr, "%s secret rotate: %s\n", prog, err);
-                else
-                        fprintf(stderr, "%s secret rotate: cannot open the state store in %s: %s\n", prog, a->state_dir,
-                                strerror(-r));
+        if (open_state_store("secret rotate", a, false, &s) < 0)
                 return EXIT_USAGE;
-        }
-        r = secrets_find(s, a->app, a->database, a->project, &app_key, &db_key, &err);
-        if (r < 0) {
-                fprintf(stderr, "%s secret rotate: %s%s\n", prog, err, r == -ENOTUNIQ ? " (choose one with --project)" : "");
-                return r == -ENOENT || r == -ENOTUNIQ ? EXIT_INVALID : EXIT_USAGE;
-        }
+        r = find_grant("secret rotate", s, a, &app_key, &db_key);
+        if (r != 0)
+                return r;
         r = store_delete_secret(s, app_key, db_key);
         if (r < 0) {
                 fprintf(stderr, "%s secret rotate: cannot write the state store: %s\n", prog, strerror(-r));
@@ -872,21 +882,11 @@ static int cmd_secret_reveal(const args *a) {
                 fprintf(stderr, "%s secret reveal: --app APP and --database DB are required\n", prog);
                 return EXIT_USAGE;
         }
-        r = store_open(a->state_dir, false, true, &s, &err);
-        if (r < 0) {
-                if (err)
-                        fprintf(stderr, "%s secret reveal: %s\n", prog, err);
-                else
-                        fprintf(stderr, "%s secret reveal: cannot open the state store in %s: %s\n", prog, a->state_dir,
-                                strerror(-r));
+        if (open_state_store("secret reveal", a, true, &s) < 0)
                 return EXIT_USAGE;
-        }
-        r = secrets_find(s, a->app, a->database, a->project, &app_key, &db_key, &err);
-        if (r < 0) {
-                fprintf(stderr, "%s secret reveal: %s%s\n", prog, err,
-                        r == -ENOTUNIQ ? " (choose one with --project)" : "");
-                return r == -ENOENT || r == -ENOTUNIQ ? EXIT_INVALID : EXIT_USAGE;
-        }
+        r = find_grant("secret reveal", s, a, &app_key, &db_key);
+        if (r != 0)
+                return r;
         r = secrets_open(s, a->state_dir, &x, &err);
         if (r < 0) {
                 fprintf(stderr, "%s secret reveal: %s\n", prog, err);
