@@ -16,6 +16,7 @@ static const char *const KEYS[] = {
         "restart-command", "apps-dir",   "listen",    "socket",           "socket-group",
         "report-interval", "cpus",       "backup-root", "backup-s3-endpoint", "backup-s3-bucket",
         "backup-s3-region", "backup-s3-key-file", "drill-after-full", "encryption", "data-device",
+        "luks-helper",
 };
 
 #define AGENT_SOCKET_DEFAULT "/run/infrastream/agent.sock"
@@ -61,6 +62,7 @@ void agent_config_done(agent_config *c) {
         free(c->backup_s3_region);
         free(c->backup_s3_key_file);
         free(c->data_device);
+        free(c->luks_helper);
         *c = (agent_config) {};
 }
 
@@ -92,6 +94,7 @@ void agent_config_copy(const agent_config *c, agent_config *ret) {
         ret->backup_s3_region = strdup_or_null(c->backup_s3_region);
         ret->backup_s3_key_file = strdup_or_null(c->backup_s3_key_file);
         ret->data_device = strdup_or_null(c->data_device);
+        ret->luks_helper = strdup_or_null(c->luks_helper);
 }
 
 int agent_parse_listen(const char *s, char **ret_address, int *ret_port) {
@@ -174,6 +177,7 @@ int agent_config_load(const char *path, agent_config *ret, char **ret_error) {
         c.unit_dir = xstrdup("/etc/systemd/system");
         c.apps_dir = xstrdup(AGENT_APPS_DIR_DEFAULT);
         c.socket_path = xstrdup(AGENT_SOCKET_DEFAULT);
+        c.luks_helper = xstrdup(AGENT_LUKS_HELPER_DEFAULT);
         c.report_interval = AGENT_REPORT_INTERVAL_DEFAULT;
         c.backup_root = xstrdup("/var/lib/infrastream/backup");
         c.drill_after_full = true;
@@ -230,6 +234,8 @@ int agent_config_load(const char *path, agent_config *ret, char **ret_error) {
                         slot = &c.backup_s3_key_file;
                 else if (streq(key, "data-device"))
                         slot = &c.data_device;
+                else if (streq(key, "luks-helper"))
+                        slot = &c.luks_helper;
                 else if (streq(key, "encryption")) {
                         size_t m;
                         for (m = 0; m < ELEMENTSOF(encryption_modes); m++)

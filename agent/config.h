@@ -7,6 +7,9 @@
 #include <stdint.h>
 
 #define AGENT_CONFIG_DEFAULT "/etc/infrastream/agent.conf"
+/* Not under /run/infrastream: that is the agent's RuntimeDirectory, gone whenever the agent stops,
+ * while the socket belongs to infrastream-luks.socket. */
+#define AGENT_LUKS_HELPER_DEFAULT "/run/infrastream-luks.sock"
 
 typedef enum service_backend {
         SERVICE_SYSTEMD,
@@ -50,6 +53,8 @@ typedef struct agent_config {
         int report_interval;      /* seconds between status reports to the controller (5..86400, 60) */
         encryption_mode encryption; /* encryption = auto | fscrypt | luks | none */
         char *data_device;        /* block device for LUKS2, mounted at data-root; NULL: none */
+        char *luks_helper;        /* the LUKS2 helper's socket (infrastream-luks.socket), which
+                                   * opens and mounts data-device for us */
 } agent_config;
 
 /* Parse a config file. On error returns -EINVAL (or -errno) with "file:line: message" in

@@ -10,6 +10,9 @@
 #include "encryption.h"
 #include "fileio.h"
 #include "fscrypt.h"
+#include "jsondec.h"
+#include "luks-client.h"
+#include "luks-volume.h"
 #include "luks.h"
 #include "macro.h"
 #include "proc.h"
@@ -318,107 +321,85 @@ static bool path_under(const char *path, const char *dir) {
         return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-/* The source of the filesystem mounted exactly at path, from /proc/self/mountinfo, or NULL. The
- * kernel lists canonical paths: "/srv/data/" or a symlink would never match as written. */
-static char *mount_source_at(const char *given) {
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-        _cleanup_free_ char *line = NULL, *path = realpath(given, NULL);
-        char *source = NULL;
-        size_t alloc = 0;
+/* Databases known to have a keyslot on the device. Keyslots are never removed here, so a pass over
+ * a mounted volume whose databases all have one needs nothing from the helper (each connection
+ * starts a unit: a pass every minute should not). Only the worker thread reconciles. */
+static struct {
+        char *device;
+        char **names;
+        size_t n;
+} known_keyslots;
 
-        if (!f || !path)
-                return NULL;
-        while (getline(&line, &alloc, f) > 0) {
-                char mnt[4096], src[4096];
-                const char *sep = strstr(line, " - ");
-
-                /* id parent major:minor root mount-point options ... - fstype source options */
-                if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 || sscanf(sep + 3, "%*s %4095s", src) != 1)
-                        continue;
-                if (streq(mnt, path)) { /* the last one mounted there wins */
-                        free(source);
-                        source = xstrdup(src);
-                }
-        }
-        return source;
+static bool has_keyslot(char *const *names, size_t n, const char *name) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(names[i], name))
+                        return true;
+        return false;
 }
 
-static int run_mkfs(const char *dev, char **ret_error) {
-        const char *argv[] = { "/sbin/mkfs.ext4", "-q", "-L", "infrastream", dev, NULL };
-        proc_result pr = {};
-        char line[256];
+static void remember_keyslots(const char *device, const wire_luks_response *m) {
+        strv_free_n(known_keyslots.names, known_keyslots.n);
+        free(known_keyslots.device);
+        known_keyslots.device = xstrdup(device);
+        known_keyslots.names = m->n_keyslots ? xcalloc(m->n_keyslots, sizeof(char *)) : NULL;
+        for (size_t i = 0; i < m->n_keyslots; i++)
+                known_keyslots.names[i] = xstrdup(m->keyslots[i]);
+        known_keyslots.n = m->n_keyslots;
+}
+
+static bool keyslot_known(const char *device, const char *name) {
+        return known_keyslots.device && streq(known_keyslots.device, device) &&
+               has_keyslot(known_keyslots.names, known_keyslots.n, name);
+}
+
+static int compare_luks_keys(const void *a, const void *b) {
+        return strcmp(((const wire_luks_key *) a)->database, ((const wire_luks_key *) b)->database);
+}
+
+/* The helper mounts in the host's mount namespace; a helper unit given a namespace of its own
+ * (ProtectSystem=, PrivateTmp=, ...) would mount where nobody sees it. */
+static int check_mount_visible(const agent_config *cfg, char **ret_error) {
+        if (luks_volume_is_mounted(cfg->data_root))
+                return 0;
+        *ret_error = xasprintf("the LUKS2 helper mounted %s at %s, but the agent does not see that mount: "
+                               "infrastream-luks@.service must run in the host's mount namespace (no ProtectSystem=, "
+                               "PrivateTmp=, PrivateDevices= or other file system sandboxing in it or its drop-ins)",
+                               LUKS_VOLUME_PATH, cfg->data_root);
+        return -EREMOTE;
+}
+
+/* Unlock with the keys of want: the helper formats, opens, mounts and adds keyslots as needed. */
+static int luks_unlock(const agent_config *cfg, const datakeys *keys, bool *ret_formatted, char **ret_error) {
+        wire_luks_key *k = xcalloc(keys->n, sizeof(wire_luks_key));
+        wire_luks_request q = { .op = WIRE_LUKS_UNLOCK, .device = cfg->data_device, .mount_point = cfg->data_root,
+                                .keys = k, .n_keys = keys->n };
+        wire_luks_response m = {};
         int r;
 
-        r = proc_run(argv, NULL, NULL, NULL, &pr);
-        if (r < 0)
-                *ret_error = xasprintf("cannot run %s: %s", argv[0], strerror(-r));
-        else if (pr.exit_status != 0) {
-                *ret_error = xasprintf("mkfs.ext4 %s failed: %s", dev, proc_last_line(&pr, line, sizeof(line)));
-                r = -EIO;
-        }
-        proc_result_done(&pr);
-        return r;
-}
-
-/* Open the volume with the first key that has a keyslot, give it a filesystem when it has none,
- * mount it at the data root. */
-static int luks_unlock(const agent_config *cfg, const datakeys *keys, const datakey **ret_opened, char **ret_error) {
-        _cleanup_free_ char *mapped = xasprintf("/dev/mapper/%s", ENCRYPTION_DM_NAME);
-        luks_content content;
-        const char *what;
-        int r = -ENOKEY;
-
         for (size_t i = 0; i < keys->n; i++) {
-                int ks = luks_find_keyslot(cfg->data_device, keys->keys[i].database, NULL);
-                if (ks < 0)
-                        continue;
-                free(*ret_error);
-                *ret_error = NULL;
-                r = luks_open(cfg->data_device, ENCRYPTION_DM_NAME, ks, keys->keys[i].key, ret_error);
-                if (r >= 0) {
-                        *ret_opened = &keys->keys[i];
-                        break;
-                }
+                k[i].database = keys->keys[i].database;
+                memcpy(k[i].key, keys->keys[i].key, WIRE_LUKS_KEY_SIZE);
         }
-        if (r == -ENOKEY)
-                *ret_error = xasprintf("%s has no keyslot for any database in the document", cfg->data_device);
+        qsort(k, keys->n, sizeof(wire_luks_key), compare_luks_keys);
+        r = luks_client_call(cfg->luks_helper, &q, &m, ret_error);
+        explicit_bzero(k, keys->n * sizeof(wire_luks_key));
+        free(k);
         if (r < 0)
                 return r;
-        /* A volume formatted here reads as noise until it has a filesystem: its header says so. */
-        r = luks_mkfs_pending(cfg->data_device, ret_error);
-        if (r < 0)
-                return r;
-        if (r > 0) {
-                r = run_mkfs(mapped, ret_error);
-                if (r >= 0)
-                        r = luks_clear_mkfs_pending(cfg->data_device, ret_error);
-                if (r < 0)
-                        return r;
-        } else if ((r = luks_probe(mapped, &content, &what, ret_error)) < 0)
-                return r;
-        else if (!what || !streq(what, "an ext4 filesystem")) {
-                *ret_error = xasprintf("%s holds %s, not the ext4 filesystem the agent makes: refusing to mount it",
-                                       mapped, what ? what : "unrecognised data");
-                return -EMEDIUMTYPE;
-        }
-        r = mkdir_root(cfg->data_root);
-        if (r >= 0 && mount(mapped, cfg->data_root, "ext4", MS_NOSUID | MS_NODEV, NULL) < 0)
-                r = -errno;
-        if (r < 0)
-                *ret_error = xasprintf("cannot mount %s at %s: %s", mapped, cfg->data_root, strerror(-r));
-        return r;
+        remember_keyslots(cfg->data_device, &m);
+        *ret_formatted = m.formatted;
+        wire_luks_response_done(&m);
+        return check_mount_visible(cfg, ret_error);
 }
 
 static void reconcile_luks(const agent_config *cfg, const doc_document *d, bool *ready, results *res) {
-        _cleanup_free_ char *src = mount_source_at(cfg->data_root), *err = NULL,
-                            *mapped = xasprintf("/dev/mapper/%s", ENCRYPTION_DM_NAME);
+        _cleanup_free_ char *err = NULL;
         const char **want = d->n_databases ? xcalloc(d->n_databases, sizeof(char *)) : NULL;
         char **names = d->n_databases ? xcalloc(d->n_databases, sizeof(char *)) : NULL;
-        bool mounted = src && streq(src, mapped), formatted = false;
-        const datakey *opened = NULL;
+        bool mounted = luks_volume_is_mounted(cfg->data_root), formatted = false, ask = !mounted;
+        wire_luks_request q = { .op = WIRE_LUKS_INSPECT, .device = cfg->data_device, .mount_point = cfg->data_root };
+        wire_luks_response state = {};
         datakeys keys = {};
-        luks_content content = LUKS_CONTENT_LUKS;
-        const char *what = NULL;
         size_t n_want = 0;
         int r = 0;
 
@@ -431,20 +412,31 @@ static void reconcile_luks(const agent_config *cfg, const doc_document *d, bool 
                                 cfg->data_root, cfg->data_root);
                 goto done;
         }
-        for (size_t i = 0; i < d->n_databases; i++)
+        for (size_t i = 0; i < d->n_databases; i++) {
                 names[i] = database_key(&d->databases[i]);
+                if (!keyslot_known(cfg->data_device, names[i]))
+                        ask = true;
+        }
+        if (!ask)
+                goto done;
+        r = luks_client_call(cfg->luks_helper, &q, &state, &err);
+        if (r < 0)
+                goto done;
+        remember_keyslots(cfg->data_device, &state);
         if (!mounted) {
-                if (!luks_dm_available()) {
+                if (state.mounted) {
+                        r = check_mount_visible(cfg, &err);
+                        goto done;
+                }
+                if (!state.device_mapper) {
                         r = -ENODEV;
                         err = xasprintf("cannot use %s: %s", cfg->data_device, LUKS_NO_DM_REASON);
                         goto done;
                 }
-                r = luks_probe(cfg->data_device, &content, &what, &err);
-                if (r < 0)
-                        goto done;
-                if (content == LUKS_CONTENT_OTHER) {
+                if (state.content == WIRE_LUKS_OTHER) {
                         r = -EEXIST;
-                        err = xasprintf("%s holds %s: refusing to format it (nothing was written)", cfg->data_device, what);
+                        err = xasprintf("%s holds %s: refusing to format it (nothing was written)", cfg->data_device,
+                                        state.what ? state.what : "unrecognised data");
                         goto done;
                 }
                 for (size_t i = 0; i < d->n_databases; i++)
@@ -452,58 +444,26 @@ static void reconcile_luks(const agent_config *cfg, const doc_document *d, bool 
         } else
                 /* Open: only databases without a keyslot yet need keys (theirs and one that opens). */
                 for (size_t i = 0; i < d->n_databases; i++) {
-                        _cleanup_free_ char *e = NULL;
-                        if (luks_find_keyslot(cfg->data_device, names[i], &e) >= 0)
+                        if (has_keyslot(state.keyslots, state.n_keyslots, names[i]))
                                 continue;
                         if (n_want == 0)
                                 for (size_t j = 0; j < d->n_databases; j++)
-                                        if (j != i && luks_find_keyslot(cfg->data_device, names[j], NULL) >= 0) {
+                                        if (j != i && has_keyslot(state.keyslots, state.n_keyslots, names[j])) {
                                                 want[n_want++] = names[j];
                                                 break;
                                         }
                         want[n_want++] = names[i];
                 }
-        if (n_want > 0) {
-                r = datakeys_fetch(cfg, want, n_want, &keys, &err);
-                if (r < 0) {
-                        char *e = xasprintf("%s: %s", why_fetch_failed(r), err);
-                        free(err);
-                        err = e;
-                        goto done;
-                }
+        if (n_want == 0)
+                goto done;
+        r = datakeys_fetch(cfg, want, n_want, &keys, &err);
+        if (r < 0) {
+                char *e = xasprintf("%s: %s", why_fetch_failed(r), err);
+                free(err);
+                err = e;
+                goto done;
         }
-        if (content == LUKS_CONTENT_EMPTY) {
-                r = luks_format(cfg->data_device, keys.keys[0].key, NULL, &err);
-                if (r >= 0)
-                        r = luks_tag_keyslot(cfg->data_device, 0, keys.keys[0].database, &err);
-                if (r < 0)
-                        goto done;
-                formatted = true;
-        }
-        if (!mounted) {
-                r = luks_unlock(cfg, &keys, &opened, &err);
-                if (r < 0)
-                        goto done;
-        }
-        /* Every database's key opens the volume: add the keyslots that are missing. */
-        for (size_t i = 0; i < keys.n; i++) {
-                if (luks_find_keyslot(cfg->data_device, keys.keys[i].database, NULL) >= 0)
-                        continue;
-                if (!opened)
-                        for (size_t j = 0; j < keys.n && !opened; j++)
-                                if (luks_find_keyslot(cfg->data_device, keys.keys[j].database, NULL) >= 0)
-                                        opened = &keys.keys[j];
-                if (!opened) {
-                        r = -ENOKEY;
-                        err = xasprintf("%s: no key of this host's databases opens it", cfg->data_device);
-                        goto done;
-                }
-                r = luks_add_key(cfg->data_device, luks_find_keyslot(cfg->data_device, opened->database, NULL),
-                                 opened->key, keys.keys[i].key, keys.keys[i].database, NULL, &err);
-                if (r < 0)
-                        goto done;
-        }
-        r = 0;
+        r = luks_unlock(cfg, &keys, &formatted, &err);
 done:
         for (size_t i = 0; i < d->n_databases; i++) {
                 if (r < 0)
@@ -517,6 +477,7 @@ done:
                 if (names)
                         free(names[i]);
         }
+        wire_luks_response_done(&state);
         datakeys_done(&keys);
         free(names);
         free(want);
@@ -550,21 +511,21 @@ void encryption_status(const agent_config *cfg, const char *db, encryption_state
                 *ret = (encryption_state) { "none", "none", false, false };
                 return;
         case ENCRYPTION_LUKS: {
-                _cleanup_free_ char *src = mount_source_at(cfg->data_root),
-                                    *mapped = xasprintf("/dev/mapper/%s", ENCRYPTION_DM_NAME);
-                luks_content content;
-                const char *what;
+                wire_luks_request q = { .op = WIRE_LUKS_INSPECT, .device = cfg->data_device, .mount_point = cfg->data_root };
+                wire_luks_response m = {};
 
-                if (src && streq(src, mapped))
+                /* Mounted is all status needs, and asks the helper nothing. */
+                if (luks_volume_is_mounted(cfg->data_root))
                         *ret = (encryption_state) { "luks2", "unlocked", true, false };
-                else if (access(mapped, F_OK) == 0) /* the next pass mounts it */
-                        *ret = (encryption_state) { "luks2", "open, not mounted", false, true };
-                else if ((r = luks_probe(cfg->data_device, &content, &what, &err)) < 0)
+                else if (luks_client_call(cfg->luks_helper, &q, &m, &err) < 0)
                         *ret = (encryption_state) { "luks2", "unknown", false, true };
-                else if (r >= 0 && content == LUKS_CONTENT_LUKS)
+                else if (m.active) /* the next pass mounts it */
+                        *ret = (encryption_state) { "luks2", "open, not mounted", false, true };
+                else if (m.content == WIRE_LUKS_LUKS)
                         *ret = (encryption_state) { "luks2", ENCRYPTION_LOCKED, false, true };
                 else /* not formatted yet, or refused: the encryption result says why */
                         *ret = (encryption_state) { "luks2", "not set up", false, true };
+                wire_luks_response_done(&m);
                 return;
         }
         default:

@@ -23,7 +23,6 @@
 #include "document.h"
 #include "results.h"
 
-#define ENCRYPTION_DM_NAME "infrastream-data"
 #define ENCRYPTION_LOCKED "locked, waiting for controller"
 #define ENCRYPTION_RETRY_SECONDS 5 /* between passes while a database waits for its key */
 

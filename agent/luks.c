@@ -454,27 +454,75 @@ int luks_tag_keyslot(const char *path, int keyslot, const char *database, char *
 }
 
 /* The keyslot a token of ours names for database, or -ENOENT. */
+/* Token t when it is ours: the database it names (*ret_database, malloc'd) and its keyslot, which
+ * is active; -ENOENT otherwise. */
+static int token_read(struct crypt_device *cd, int t, char **ret_database) {
+        const char *type = NULL, *json = NULL;
+        json_object *o, *v, *slots;
+        int ks = -ENOENT;
+
+        if (crypt_token_status(cd, t, &type) == CRYPT_TOKEN_INACTIVE || !streq_ptr(type, LUKS_TOKEN_TYPE) ||
+            crypt_token_json_get(cd, t, &json) < 0)
+                return -ENOENT;
+        o = json_tokener_parse(json);
+        if (o && json_object_object_get_ex(o, "database", &v) && json_object_is_type(v, json_type_string) &&
+            json_object_object_get_ex(o, "keyslots", &slots) && json_object_is_type(slots, json_type_array) &&
+            json_object_array_length(slots) == 1) {
+                const char *s = json_object_get_string(json_object_array_get_idx(slots, 0));
+                ks = s ? atoi(s) : -ENOENT;
+                if (ks >= 0 && keyslot_active(cd, ks))
+                        *ret_database = xstrdup(json_object_get_string(v));
+                else
+                        ks = -ENOENT;
+        }
+        json_object_put(o);
+        return ks;
+}
+
 static int token_keyslot(struct crypt_device *cd, const char *database) {
         for (int t = 0; t < LUKS2_TOKENS_MAX; t++) {
-                const char *type = NULL, *json = NULL;
-                json_object *o, *v, *slots;
-                int ks = -ENOENT;
+                _cleanup_free_ char *name = NULL;
+                int ks = token_read(cd, t, &name);
 
-                if (crypt_token_status(cd, t, &type) == CRYPT_TOKEN_INACTIVE || !streq_ptr(type, LUKS_TOKEN_TYPE) ||
-                    crypt_token_json_get(cd, t, &json) < 0)
-                        continue;
-                o = json_tokener_parse(json);
-                if (o && json_object_object_get_ex(o, "database", &v) && json_object_is_type(v, json_type_string) &&
-                    streq(json_object_get_string(v), database) && json_object_object_get_ex(o, "keyslots", &slots) &&
-                    json_object_is_type(slots, json_type_array) && json_object_array_length(slots) == 1) {
-                        const char *s = json_object_get_string(json_object_array_get_idx(slots, 0));
-                        ks = s ? atoi(s) : -ENOENT;
-                }
-                json_object_put(o);
-                if (ks >= 0 && keyslot_active(cd, ks))
+                if (ks >= 0 && streq(name, database))
                         return ks;
         }
         return -ENOENT;
+}
+
+static int compare_strings(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+int luks_list_keyslots(const char *path, char ***ret, size_t *ret_n, char **ret_error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        luks_errlog l = {};
+        char **names;
+        size_t n = 0;
+        int r;
+
+        r = load(path, &l, &cd, ret_error);
+        if (r < 0)
+                return r;
+        names = xcalloc(LUKS2_TOKENS_MAX, sizeof(char *));
+        for (int t = 0; t < LUKS2_TOKENS_MAX; t++) {
+                char *name = NULL;
+
+                if (token_read(cd, t, &name) >= 0)
+                        names[n++] = name;
+        }
+        qsort(names, n, sizeof(char *), compare_strings);
+        /* One keyslot per database; a second token naming one adds nothing to the list. */
+        for (size_t i = 1; i < n;)
+                if (streq(names[i], names[i - 1])) {
+                        free(names[i]);
+                        memmove(&names[i], &names[i + 1], (n - i - 1) * sizeof(char *));
+                        n--;
+                } else
+                        i++;
+        *ret = names;
+        *ret_n = n;
+        return 0;
 }
 
 int luks_find_keyslot(const char *path, const char *database, char **ret_error) {

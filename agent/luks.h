@@ -77,6 +77,8 @@ int luks_check_key(const char *path, const uint8_t key[LUKS_KEY_SIZE], char **re
 int luks_tag_keyslot(const char *path, int keyslot, const char *database, char **ret_error);
 /* The keyslot of database: >= 0, -ENOENT (with a message) when it has none. */
 int luks_find_keyslot(const char *path, const char *database, char **ret_error);
+/* The databases that have a keyslot, sorted, each once (a malloc'd array of malloc'd strings). */
+int luks_list_keyslots(const char *path, char ***ret, size_t *ret_n, char **ret_error);
 /* Add a keyslot opened by new_key for database; key must open keyslot (LUKS_ANY_KEYSLOT: any,
  * each tried at the cost of an Argon2id run). Returns the new keyslot, named for database (a
  * keyslot that cannot be named is destroyed again); -EPERM when key does not open; cost as

@@ -2,6 +2,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -28,6 +29,14 @@ bool systemd_booted(void) {
 
 void systemd_notify(const char *state) {
         (void) sd_notify(0, state);
+}
+
+int systemd_accepted_connection(void) {
+        int n = sd_listen_fds(1);
+
+        if (n != 1 || sd_is_socket(SD_LISTEN_FDS_START, AF_UNIX, SOCK_STREAM, 0) <= 0)
+                return -EBADF;
+        return SD_LISTEN_FDS_START;
 }
 
 uint64_t systemd_watchdog_usec(void) {

@@ -25,6 +25,9 @@ int systemd_unit_active(const char *unit, bool *ret, char **ret_error);
 /* True when systemd is PID 1 (the systemd backend can work). */
 bool systemd_booted(void);
 void systemd_notify(const char *state);
+/* The one connection a socket unit with Accept=yes passed (LISTEN_FDS=1: a connected AF_UNIX
+ * stream socket on fd 3), or -EBADF when we were not started that way. */
+int systemd_accepted_connection(void);
 /* The watchdog interval systemd expects pings within (WATCHDOG_USEC for us), 0 when none. */
 uint64_t systemd_watchdog_usec(void);
 /* stderr is the journal's stream (JOURNAL_STREAM names its device and inode): entries can carry

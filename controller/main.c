@@ -622,7 +622,6 @@ static int cmd_plan(const args *a) {
         return 0;
 }
 
-static int write_all(int fd, const char *s);
 
 /* Passwords a document carries in the clear (application hosts, from apply's point of view). */
 static size_t count_passwords(const doc_document *d) {
@@ -739,24 +738,10 @@ static int cmd_render(const args *a) {
         warn_cleartext(a->host, count_passphrases(d), "backup passphrase");
         warn_cleartext(a->host, count_replication_passwords(d), "replication password");
         /* write(2), not stdio: no copy of a secret is left in a stdio buffer. */
-        r = write_all(STDOUT_FILENO, body);
+        r = write_all(STDOUT_FILENO, body, strlen(body));
         if (r < 0) {
                 fprintf(stderr, "%s render: cannot write to stdout: %s\n", prog, strerror(-r));
                 return EXIT_USAGE;
-        }
-        return 0;
-}
-
-static int write_all(int fd, const char *s) {
-        size_t off = 0, n = strlen(s);
-
-        while (off < n) {
-                ssize_t k = write(fd, s + off, n - off);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                off += (size_t) k;
         }
         return 0;
 }
@@ -827,9 +812,9 @@ static int secret_reveal_passphrase(const args *a) {
                 "anywhere.\n",
                 a->database, db_key);
         /* write(2), not stdio: no copy of the passphrase is left in a stdio buffer. */
-        r = write_all(STDOUT_FILENO, passphrase);
+        r = write_all(STDOUT_FILENO, passphrase, strlen(passphrase));
         if (r >= 0)
-                r = write_all(STDOUT_FILENO, "\n");
+                r = write_all(STDOUT_FILENO, "\n", 1);
         if (r < 0) {
                 fprintf(stderr, "%s secret reveal: cannot write to stdout: %s\n", prog, strerror(-r));
                 return EXIT_USAGE;
@@ -907,9 +892,9 @@ static int cmd_secret_reveal(const args *a) {
                 "a log of this session can log in as role '%s' on database '%s'. Do not paste it anywhere.\n",
                 a->app, a->database);
         /* write(2), not stdio: no copy of the password is left in a stdio buffer. */
-        r = write_all(STDOUT_FILENO, password);
+        r = write_all(STDOUT_FILENO, password, strlen(password));
         if (r >= 0)
-                r = write_all(STDOUT_FILENO, "\n");
+                r = write_all(STDOUT_FILENO, "\n", 1);
         if (r < 0) {
                 fprintf(stderr, "%s secret reveal: cannot write to stdout: %s\n", prog, strerror(-r));
                 return EXIT_USAGE;
@@ -1074,9 +1059,9 @@ static int cmd_token_create(const args *a) {
         format_duration(ttl, ttl_text, sizeof(ttl_text));
         stored_token_done(&t);
         /* write(2), not stdio: no copy of the secret is left in a stdio buffer. */
-        r = write_all(STDOUT_FILENO, token);
+        r = write_all(STDOUT_FILENO, token, strlen(token));
         if (r >= 0)
-                r = write_all(STDOUT_FILENO, "\n");
+                r = write_all(STDOUT_FILENO, "\n", 1);
         if (r < 0) {
                 fprintf(stderr, "%s token create: cannot write to stdout: %s\n", prog, strerror(-r));
                 return EXIT_USAGE;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "fileio.h"
 #include "macro.h"
 #include "scram.h"
 #include "secrets.h"
@@ -33,21 +34,6 @@ struct secrets {
 };
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_CIPHER_CTX *, EVP_CIPHER_CTX_free)
-
-static int write_all(int fd, const void *data, size_t size) {
-        size_t off = 0;
-
-        while (off < size) {
-                ssize_t n = write(fd, (const char *) data + off, size - off);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                off += (size_t) n;
-        }
-        return 0;
-}
 
 int secrets_create_master_key(const char *state_dir) {
         _cleanup_free_ char *tmp = xasprintf(".#%s.%ld.tmp", SECRETS_MASTER_KEY_FILE, (long) getpid());

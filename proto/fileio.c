@@ -1,4 +1,5 @@
 /* File helpers in the manner of systemd's fileio.c: compare first, then temp + fsync + rename. */
+#include <assert.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdbool.h>
@@ -12,6 +13,49 @@
 
 int read_full_file(const char *path, size_t max, char **ret_data, size_t *ret_size) {
         return read_full_file_at(AT_FDCWD, path, max, ret_data, ret_size);
+}
+
+ssize_t read_to_eof(int fd, char *buf, size_t size) {
+        size_t n = 0;
+
+        assert(size > 0);
+        for (;;) {
+                char extra;
+                ssize_t k = n + 1 < size ? read(fd, buf + n, size - 1 - n) : read(fd, &extra, 1);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        buf[n] = '\0';
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                if (n + 1 >= size) {
+                        buf[n] = '\0';
+                        return -EFBIG;
+                }
+                n += (size_t) k;
+        }
+        buf[n] = '\0';
+        return (ssize_t) n;
+}
+
+int write_all(int fd, const void *data, size_t size) {
+        const char *p = data;
+
+        while (size > 0) {
+                ssize_t k = write(fd, p, size);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                size -= (size_t) k;
+        }
+        return 0;
 }
 
 int read_full_file_at(int dirfd, const char *path, size_t max, char **ret_data, size_t *ret_size) {
@@ -191,13 +235,25 @@ int mkdir_p(const char *path, mode_t mode) {
 }
 
 int mkdir_root(const char *path) {
-        struct stat st;
-        bool made = stat(path, &st) < 0;
-        int r = mkdir_p(path, 0755);
+        _cleanup_free_ char *p = xstrdup(path);
 
-        if (r >= 0 && made && chmod(path, 0755) < 0)
-                r = -errno;
-        return r;
+        /* Each directory made here gets 0755 whatever the umask (the units' is 0077): a parent
+         * left 0700 would stop PostgreSQL on its way to its data directory. */
+        for (char *s = p + 1;; s++) {
+                char c = *s;
+
+                if (c != '/' && c != '\0')
+                        continue;
+                *s = '\0';
+                if (mkdir(p, 0755) == 0) {
+                        if (chmod(p, 0755) < 0)
+                                return -errno;
+                } else if (errno != EEXIST)
+                        return -errno;
+                if (c == '\0')
+                        return 0;
+                *s = c;
+        }
 }
 
 int mkdir_owned(const char *path, mode_t mode, uid_t uid, gid_t gid) {

@@ -13,6 +13,13 @@ int read_full_file_at(int dirfd, const char *path, size_t max, char **ret_data, 
  * and errors; the data is NUL-terminated and valid until the next call. */
 int read_file_reusing(int dirfd, const char *path, size_t max, char **buf, size_t *alloc, size_t *ret_size);
 
+/* Read fd (a pipe, a socket) to its end into buf, which holds at most size - 1 bytes and a NUL:
+ * the length, or -EFBIG when there is more (buf then holds the first part), -errno. Into the
+ * caller's buffer, never a copy: what it held can be wiped by the caller alone. */
+ssize_t read_to_eof(int fd, char *buf, size_t size);
+/* All of data, through short writes and EINTR: 0 or -errno. */
+int write_all(int fd, const void *data, size_t size);
+
 /* Replace path with data unless it already holds exactly that content and mode.
  * Temp file in the same directory, explicit mode, fsync, rename, fsync of the directory.
  * Returns 0 when nothing had to be written, 1 when the file was written, -errno on failure. */
@@ -23,8 +30,8 @@ int write_file_atomic_owned(const char *path, const void *data, size_t size, mod
 
 /* mkdir -p with the given mode for directories it creates. */
 int mkdir_p(const char *path, mode_t mode);
-/* A root other users traverse (data root, backup root): mkdir -p, and 0755 when it was created
- * here (whatever the umask); an existing one is left as the operator made it. */
+/* A root other users traverse (data root, backup root): mkdir -p, each directory it creates 0755
+ * whatever the umask (parents included); an existing one is left as the operator made it. */
 int mkdir_root(const char *path);
 /* path as a directory of uid:gid with exactly mode, created when missing (its parent must exist). */
 int mkdir_owned(const char *path, mode_t mode, uid_t uid, gid_t gid);

@@ -1,6 +1,8 @@
-/* The agent ↔ controller messages other than the document: enrollment tokens and their
- * derivations, and each message's encoder and strict decoder (jsondec.c does the JSON). */
+/* The agent ↔ controller messages other than the document, and the agent ↔ LUKS2 helper ones:
+ * enrollment tokens and their derivations, and each message's encoder and strict decoder (jsondec.c
+ * does the JSON). */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <inttypes.h>
 
 #include <openssl/evp.h>
@@ -16,6 +18,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);
 
 static const char *const role_names[] = { "database", "application" };
 static const char *const outcome_names[] = { "done", "failed", "unchanged" };
+static const char *const luks_op_names[] = { "inspect", "unlock" };
+static const char *const luks_content_names[] = { "empty", "luks", "other" };
+
+#define LUKS_KEY_B64_LEN (4 * ((WIRE_LUKS_KEY_SIZE + 2) / 3))
+#define LUKS_TEXT_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* ---- tokens -------------------------------------------------------------------------------- */
 
@@ -244,6 +251,58 @@ static bool is_padded_base64(const char *s) {
         return true;
 }
 
+/* An absolute path in its one spelling: '/', then components that are neither empty nor "." nor
+ * "..", no trailing '/'. The helper opens and mounts exactly what it names, so "/dev/../dev/vdb"
+ * and "/dev/vdb/" are refused rather than resolved. */
+static bool is_normalised_path(const char *s) {
+        if (s[0] != '/')
+                return false;
+        for (const char *p = s + 1;; p++) {
+                const char *end = strchrnul(p, '/');
+                size_t n = (size_t) (end - p);
+
+                if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                        return false;
+                if (!*end)
+                        return true;
+                p = end;
+        }
+}
+
+static int field_path(jsondec *d, json_object *o, const char *key, char **ret) {
+        _cleanup_free_ char *e = NULL;
+        int r;
+
+        r = jsondec_field_string(d, o, key, JSONDEC_TEXT, false, ret);
+        if (r < 0 || is_normalised_path(*ret))
+                return r;
+        if (streq(*ret, "/"))
+                return jsondec_fail_at(d, key, "must not be '/'");
+        e = jsondec_echo(*ret);
+        return jsondec_fail_at(d, key, "'%s' is not an absolute, normalised path (no empty, '.' or '..' components, no trailing '/')",
+                               e);
+}
+
+/* A LUKS key: WIRE_LUKS_KEY_SIZE bytes as padded standard base64 in its one spelling (the unused
+ * low bits zero), so a key has exactly one text. s is n bytes without NUL (the lexer saw to it). */
+static bool luks_key_decode(const char *s, size_t n, uint8_t ret[WIRE_LUKS_KEY_SIZE]) {
+        unsigned char buf[LUKS_KEY_B64_LEN / 4 * 3];
+        char again[LUKS_KEY_B64_LEN + 1];
+        bool ok;
+
+        /* Re-encoding refuses the other spellings: a second '=', non-zero unused bits. */
+        if (n != LUKS_KEY_B64_LEN || !is_padded_base64(s))
+                return false;
+        ok = EVP_DecodeBlock(buf, (const unsigned char *) s, (int) n) == (int) sizeof(buf) &&
+             EVP_EncodeBlock((unsigned char *) again, buf, WIRE_LUKS_KEY_SIZE) == (int) n &&
+             CRYPTO_memcmp(again, s, n) == 0;
+        if (ok)
+                memcpy(ret, buf, WIRE_LUKS_KEY_SIZE);
+        explicit_bzero(buf, sizeof(buf));
+        explicit_bzero(again, sizeof(again));
+        return ok;
+}
+
 /* ---- lifetimes ----------------------------------------------------------------------------- */
 
 void wire_ca_done(wire_ca *m) {
@@ -311,6 +370,23 @@ void wire_data_keys_response_done(wire_data_keys_response *m) {
         }
         free(m->keys);
         *m = (wire_data_keys_response) {};
+}
+
+void wire_luks_request_done(wire_luks_request *m) {
+        free(m->device);
+        free(m->mount_point);
+        for (size_t i = 0; i < m->n_keys; i++)
+                free(m->keys[i].database);
+        if (m->keys)
+                explicit_bzero(m->keys, m->n_keys * sizeof(*m->keys));
+        free(m->keys);
+        *m = (wire_luks_request) {};
+}
+
+void wire_luks_response_done(wire_luks_response *m) {
+        free(m->what);
+        strv_free_n(m->keyslots, m->n_keyslots);
+        *m = (wire_luks_response) {};
 }
 
 /* ---- encoders ------------------------------------------------------------------------------ */
@@ -392,6 +468,79 @@ json_object *wire_data_keys_response_to_json(const wire_data_keys_response *m) {
                 jsonenc_append(keys, k);
         }
         jsonenc_add(o, "keys", keys);
+        return o;
+}
+
+static const char *luks_text(json_object *o, size_t *ret_len) {
+        const char *s = json_object_to_json_string_length(o, LUKS_TEXT_FLAGS, ret_len);
+
+        if (!s)
+                jsonenc_oom();
+        return s;
+}
+
+/* The keys never enter json-c: its print buffers grow by realloc() and are freed unwiped, so a
+ * key serialised there would stay behind in freed memory. json-c writes and escapes the rest (op,
+ * paths, database keys); each key goes from its bytes to base64 straight into the one buffer
+ * returned, sized beforehand. That buffer is the only copy of the keys made here: the caller's to
+ * wipe. */
+char *wire_luks_request_text(const wire_luks_request *m) {
+        static const char keys_start[] = ",\"keys\":[", entry_start[] = "{\"database\":", entry_key[] = ",\"key\":\"",
+                          entry_end[] = "\"}", end[] = "]}";
+        _cleanup_(json_object_putp) json_object *head = jsonenc_checked(json_object_new_object());
+        _cleanup_(json_object_putp) json_object *databases = NULL;
+        const char *h, *db;
+        size_t head_len, db_len, size;
+        char *text, *p;
+
+        jsonenc_add(head, "op", jsonenc_string(luks_op_names[m->op]));
+        jsonenc_add(head, "device", jsonenc_string(m->device));
+        jsonenc_add(head, "mountPoint", jsonenc_string(m->mount_point));
+        h = luks_text(head, &head_len);
+        if (m->op != WIRE_LUKS_UNLOCK)
+                return xstrdup(h);
+
+        databases = jsonenc_checked(json_object_new_array_ext((int) m->n_keys));
+        for (size_t i = 0; i < m->n_keys; i++)
+                jsonenc_append(databases, jsonenc_string(m->keys[i].database));
+        /* The head without its '}', then the keys. */
+        size = head_len - 1 + strlen(keys_start) + strlen(end) + 1;
+        for (size_t i = 0; i < m->n_keys; i++) {
+                (void) luks_text(json_object_array_get_idx(databases, i), &db_len);
+                size += (i > 0) + strlen(entry_start) + db_len + strlen(entry_key) + LUKS_KEY_B64_LEN + strlen(entry_end);
+        }
+        text = p = xmalloc(size);
+        p = mempcpy(p, h, head_len - 1);
+        p = stpcpy(p, keys_start);
+        for (size_t i = 0; i < m->n_keys; i++) {
+                db = luks_text(json_object_array_get_idx(databases, i), &db_len);
+                if (i > 0)
+                        *p++ = ',';
+                p = stpcpy(p, entry_start);
+                p = mempcpy(p, db, db_len);
+                p = stpcpy(p, entry_key);
+                /* Writes its NUL after the 44 characters, where entry_end goes next. */
+                p += EVP_EncodeBlock((unsigned char *) p, m->keys[i].key, WIRE_LUKS_KEY_SIZE);
+                p = stpcpy(p, entry_end);
+        }
+        p = stpcpy(p, end);
+        assert((size_t) (p - text) + 1 == size);
+        return text;
+}
+
+json_object *wire_luks_response_to_json(const wire_luks_response *m) {
+        json_object *o = jsonenc_checked(json_object_new_object());
+
+        jsonenc_add(o, "deviceMapper", json_object_new_boolean(m->device_mapper));
+        jsonenc_add(o, "content", jsonenc_string(luks_content_names[m->content]));
+        if (m->what)
+                jsonenc_add(o, "what", jsonenc_string(m->what));
+        else if (json_object_object_add(o, "what", NULL) < 0)
+                jsonenc_oom();
+        jsonenc_add(o, "active", json_object_new_boolean(m->active));
+        jsonenc_add(o, "mounted", json_object_new_boolean(m->mounted));
+        jsonenc_add(o, "keyslots", jsonenc_strv(m->keyslots, m->n_keyslots));
+        jsonenc_add(o, "formatted", json_object_new_boolean(m->formatted));
         return o;
 }
 
@@ -588,10 +737,27 @@ static int decode_report(jsondec *d, json_object *o, void *ret) {
 
 DEFINE_WIRE_DECODER(report)
 
+/* key: a list of database keys, each well-formed, strictly increasing (sorted, distinct). */
+static int check_database_keys(jsondec *d, const char *key, char *const *l, size_t n) {
+        size_t mark = jsondec_push(d, key);
+        int r = 0;
+
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                size_t at = jsondec_push_index(d, i);
+
+                if (!is_database_key(l[i]))
+                        r = fail_database_key(d, l[i]);
+                else if (i > 0)
+                        r = check_database_order(d, l[i - 1], l[i]);
+                jsondec_pop(d, at);
+        }
+        jsondec_pop(d, mark);
+        return r;
+}
+
 static int decode_data_keys_request(jsondec *d, json_object *o, void *ret) {
         static const char *const known[] = { "host", "databases" };
         wire_data_keys_request *m = ret;
-        size_t mark;
         int r;
 
         if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
@@ -600,37 +766,51 @@ static int decode_data_keys_request(jsondec *d, json_object *o, void *ret) {
                 return r;
         if (m->n_databases < 1 || m->n_databases > WIRE_MAX_DATA_KEYS)
                 return jsondec_fail_at(d, "databases", "must list between 1 and %d databases", WIRE_MAX_DATA_KEYS);
-        mark = jsondec_push(d, "databases");
-        for (size_t i = 0; i < m->n_databases && r >= 0; i++) {
-                size_t at = jsondec_push_index(d, i);
+        return check_database_keys(d, "databases", m->databases, m->n_databases);
+}
 
-                if (!is_database_key(m->databases[i]))
-                        r = fail_database_key(d, m->databases[i]);
-                else if (i > 0)
-                        r = check_database_order(d, m->databases[i - 1], m->databases[i]);
+DEFINE_WIRE_DECODER(data_keys_request)
+
+/* "keys": n elements of size bytes, each with a database key (a char * at name_offset), sorted and
+ * distinct. */
+static int check_keys_order(jsondec *d, const void *elems, size_t n, size_t size, size_t name_offset) {
+        size_t mark = jsondec_push(d, "keys");
+        int r = 0;
+
+        for (size_t i = 1; i < n && r >= 0; i++) {
+                size_t at = jsondec_push_index(d, i), field = jsondec_push(d, "database");
+                const char *prev = *(char *const *) ((const char *) elems + (i - 1) * size + name_offset),
+                           *cur = *(char *const *) ((const char *) elems + i * size + name_offset);
+
+                r = check_database_order(d, prev, cur);
+                jsondec_pop(d, field);
                 jsondec_pop(d, at);
         }
         jsondec_pop(d, mark);
         return r;
 }
 
-DEFINE_WIRE_DECODER(data_keys_request)
+/* A required string member that is a database key. */
+static int field_database_key(jsondec *d, json_object *o, const char *key, char **ret) {
+        size_t mark;
+        int r = jsondec_field_string(d, o, key, JSONDEC_TEXT, false, ret);
+
+        if (r < 0 || is_database_key(*ret))
+                return r;
+        mark = jsondec_push(d, key);
+        r = fail_database_key(d, *ret);
+        jsondec_pop(d, mark);
+        return r;
+}
 
 static int decode_data_key(jsondec *d, json_object *o, void *elem) {
         static const char *const known[] = { "database", "wrappedKey" };
         wire_data_key *k = elem;
-        size_t mark;
         int r;
 
         if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
-            (r = jsondec_field_string(d, o, "database", JSONDEC_TEXT, false, &k->database)) < 0)
+            (r = field_database_key(d, o, "database", &k->database)) < 0)
                 return r;
-        if (!is_database_key(k->database)) {
-                mark = jsondec_push(d, "database");
-                r = fail_database_key(d, k->database);
-                jsondec_pop(d, mark);
-                return r;
-        }
         /* Never echoed: what a wrapped key holds is for keywrap_open() alone to read. */
         if ((r = jsondec_field_string(d, o, "wrappedKey", JSONDEC_PEM, false, &k->wrapped_key)) < 0)
                 return r;
@@ -644,7 +824,6 @@ static int decode_data_key(jsondec *d, json_object *o, void *elem) {
 static int decode_data_keys_response(jsondec *d, json_object *o, void *ret) {
         static const char *const known[] = { "host", "keys" };
         wire_data_keys_response *m = ret;
-        size_t mark;
         int r;
 
         if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
@@ -655,19 +834,98 @@ static int decode_data_keys_response(jsondec *d, json_object *o, void *ret) {
         if (m->n_keys > WIRE_MAX_DATA_KEYS)
                 return jsondec_fail_at(d, "keys", "must list at most %d keys", WIRE_MAX_DATA_KEYS);
         /* The request's order, which is sorted. */
-        mark = jsondec_push(d, "keys");
-        for (size_t i = 1; i < m->n_keys && r >= 0; i++) {
-                size_t at = jsondec_push_index(d, i), field = jsondec_push(d, "database");
+        return check_keys_order(d, m->keys, m->n_keys, sizeof(wire_data_key), offsetof(wire_data_key, database));
+}
 
-                r = check_database_order(d, m->keys[i - 1].database, m->keys[i].database);
-                jsondec_pop(d, field);
-                jsondec_pop(d, at);
-        }
+DEFINE_WIRE_DECODER(data_keys_response)
+
+static int decode_luks_key(jsondec *d, json_object *o, void *elem) {
+        static const char *const known[] = { "database", "key" };
+        wire_luks_key *k = elem;
+        json_object *v;
+        size_t mark;
+        int r;
+
+        if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
+            (r = field_database_key(d, o, "database", &k->database)) < 0)
+                return r;
+        /* Read in place, not copied out; never echoed, not even its length. */
+        if ((r = jsondec_member(d, o, "key", false, &v)) < 0)
+                return r;
+        mark = jsondec_push(d, "key");
+        r = jsondec_expect_type(d, v, json_type_string);
+        if (r >= 0 && !luks_key_decode(json_object_get_string(v), (size_t) json_object_get_string_len(v), k->key))
+                r = jsondec_fail(d, "is not base64 of %d bytes (standard alphabet, padded)", WIRE_LUKS_KEY_SIZE);
         jsondec_pop(d, mark);
         return r;
 }
 
-DEFINE_WIRE_DECODER(data_keys_response)
+static int decode_luks_request_fields(jsondec *d, json_object *o, wire_luks_request *m) {
+        static const char *const known[] = { "op", "device", "mountPoint", "keys" };
+        json_object *v;
+        int op, r;
+
+        if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
+            (r = jsondec_field_choice(d, o, "op", luks_op_names, ELEMENTSOF(luks_op_names), &op)) < 0 ||
+            (r = field_path(d, o, "device", &m->device)) < 0 ||
+            (r = field_path(d, o, "mountPoint", &m->mount_point)) < 0)
+                return r;
+        m->op = (wire_luks_op) op;
+        if (m->op != WIRE_LUKS_UNLOCK) {
+                if (json_object_object_get_ex(o, "keys", &v))
+                        return jsondec_fail_at(d, "keys", "only an unlock request carries keys");
+                return 0;
+        }
+        if ((r = jsondec_field_objects(d, o, "keys", sizeof(wire_luks_key), -1, decode_luks_key, (void **) &m->keys,
+                                       &m->n_keys)) < 0)
+                return r;
+        if (m->n_keys < 1 || m->n_keys > WIRE_MAX_DATA_KEYS)
+                return jsondec_fail_at(d, "keys", "must list between 1 and %d keys", WIRE_MAX_DATA_KEYS);
+        return check_keys_order(d, m->keys, m->n_keys, sizeof(wire_luks_key), offsetof(wire_luks_key, database));
+}
+
+/* json-c's copies of the keys in the parsed tree are wiped here, decoded or not, as the tree is
+ * freed without. Not wiped, as not ours: the text the caller passed, the tokener's scratch buffer
+ * (jsondec_parse()), and the first of two members named "key" in one object, which json-c drops
+ * while parsing. */
+static int decode_luks_request(jsondec *d, json_object *o, void *ret) {
+        int r = decode_luks_request_fields(d, o, ret);
+        json_object *keys, *key;
+
+        if (json_object_object_get_ex(o, "keys", &keys) && json_object_get_type(keys) == json_type_array)
+                for (size_t i = 0; i < json_object_array_length(keys); i++)
+                        if (json_object_object_get_ex(json_object_array_get_idx(keys, i), "key", &key) &&
+                            json_object_get_type(key) == json_type_string)
+                                explicit_bzero((char *) json_object_get_string(key),
+                                               (size_t) json_object_get_string_len(key));
+        return r;
+}
+
+DEFINE_WIRE_DECODER(luks_request)
+
+static int decode_luks_response(jsondec *d, json_object *o, void *ret) {
+        static const char *const known[] = { "deviceMapper", "content", "what", "active", "mounted", "keyslots",
+                                             "formatted" };
+        wire_luks_response *m = ret;
+        int content, r;
+
+        if ((r = jsondec_check_fields(d, o, known, ELEMENTSOF(known))) < 0 ||
+            (r = jsondec_field_bool(d, o, "deviceMapper", &m->device_mapper)) < 0 ||
+            (r = jsondec_field_choice(d, o, "content", luks_content_names, ELEMENTSOF(luks_content_names),
+                                      &content)) < 0 ||
+            (r = jsondec_field_nullable_string(d, o, "what", JSONDEC_TEXT, &m->what)) < 0 ||
+            (r = jsondec_field_bool(d, o, "active", &m->active)) < 0 ||
+            (r = jsondec_field_bool(d, o, "mounted", &m->mounted)) < 0 ||
+            (r = jsondec_field_strv(d, o, "keyslots", JSONDEC_TEXT, &m->keyslots, &m->n_keyslots)) < 0 ||
+            (r = jsondec_field_bool(d, o, "formatted", &m->formatted)) < 0)
+                return r;
+        m->content = (wire_luks_content) content;
+        if (m->n_keyslots > WIRE_MAX_DATA_KEYS)
+                return jsondec_fail_at(d, "keyslots", "must list at most %d databases", WIRE_MAX_DATA_KEYS);
+        return check_database_keys(d, "keyslots", m->keyslots, m->n_keyslots);
+}
+
+DEFINE_WIRE_DECODER(luks_response)
 
 static int decode_error(jsondec *d, json_object *o, void *ret) {
         static const char *const known[] = { "error" };

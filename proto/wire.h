@@ -10,7 +10,10 @@
  *                                            → wire_data_keys_response
  *   controller → agent   POST /v1/desired-state  signed document → wire_push_response
  *                        GET  /v1/status  → wire_report (the same status the agent reports)
- *   any error            {"error": "message"} with a 4xx/5xx status */
+ *   any error            {"error": "message"} with a 4xx/5xx status
+ *
+ * And one local exchange, between the agent and its LUKS2 helper (agent/luks-helper.c) over a Unix
+ * socket only root reaches: wire_luks_request → wire_luks_response, or {"error": "message"}. */
 #pragma once
 
 #include <json-c/json.h>
@@ -129,6 +132,54 @@ typedef struct wire_data_keys_response {
         size_t n_keys;
 } wire_data_keys_response;
 
+/* The agent ↔ infrastream-luks-helper (one request per connection on /run/infrastream-luks.sock):
+ * the helper holds CAP_SYS_ADMIN and the block devices, the agent holds neither.
+ * Request: {"op": "inspect" | "unlock", "device": "/dev/vdb", "mountPoint": "/var/lib/infrastream/data",
+ *           "keys": [{"database": "org/ou/env/project/db", "key": "<base64 of 32 bytes>"}, ...]}
+ *   device and mountPoint: absolute, normalised paths (no "//", "/./", "/../", trailing '/');
+ *   keys: only with "unlock", 1..WIRE_MAX_DATA_KEYS, sorted, distinct databases; each key exactly
+ *   WIRE_LUKS_KEY_SIZE bytes once decoded. A key is never echoed in an error.
+ * Response: {"deviceMapper": true, "content": "empty" | "luks" | "other", "what": "an ext4 filesystem"
+ *            | null, "active": bool, "mounted": bool, "keyslots": ["org/ou/env/project/db", ...],
+ *            "formatted": bool}
+ *   the device as found after the request (unlock: after formatting, opening, mounting and adding
+ *   keyslots); keyslots: the databases whose keyslot the header names, sorted; formatted: this
+ *   request formatted the device. Or {"error": "..."} (wire_error_decode). */
+#define WIRE_LUKS_KEY_SIZE 32
+
+typedef enum wire_luks_op {
+        WIRE_LUKS_INSPECT,
+        WIRE_LUKS_UNLOCK,
+} wire_luks_op;
+
+typedef enum wire_luks_content {
+        WIRE_LUKS_EMPTY,
+        WIRE_LUKS_LUKS,
+        WIRE_LUKS_OTHER,
+} wire_luks_content;
+
+typedef struct wire_luks_key {
+        char *database;
+        uint8_t key[WIRE_LUKS_KEY_SIZE];
+} wire_luks_key;
+
+typedef struct wire_luks_request {
+        wire_luks_op op;
+        char *device;
+        char *mount_point;
+        wire_luks_key *keys;
+        size_t n_keys;
+} wire_luks_request;
+
+typedef struct wire_luks_response {
+        bool device_mapper;
+        wire_luks_content content;
+        char *what;            /* NULL for null */
+        bool active, mounted, formatted;
+        char **keyslots;
+        size_t n_keyslots;
+} wire_luks_response;
+
 void wire_ca_done(wire_ca *m);
 void wire_facts_done(wire_facts *f);
 void wire_enroll_request_done(wire_enroll_request *m);
@@ -137,6 +188,9 @@ void wire_push_response_done(wire_push_response *m);
 void wire_report_done(wire_report *m);
 void wire_data_keys_request_done(wire_data_keys_request *m);
 void wire_data_keys_response_done(wire_data_keys_response *m);
+/* Wipes the keys (explicit_bzero) before freeing. */
+void wire_luks_request_done(wire_luks_request *m);
+void wire_luks_response_done(wire_luks_response *m);
 
 /* Encoders return a new json_object (or a string with _text). */
 json_object *wire_ca_to_json(const wire_ca *m);
@@ -145,6 +199,10 @@ json_object *wire_enroll_response_to_json(const wire_enroll_response *m);
 json_object *wire_push_response_to_json(const wire_push_response *m);
 json_object *wire_data_keys_request_to_json(const wire_data_keys_request *m);
 json_object *wire_data_keys_response_to_json(const wire_data_keys_response *m);
+/* The request as text in a buffer of its own (the keys are in it: explicit_bzero and free it after
+ * use; they never pass through json-c, so this buffer is the only copy made). */
+char *wire_luks_request_text(const wire_luks_request *m);
+json_object *wire_luks_response_to_json(const wire_luks_response *m);
 
 /* Decoders: 0, or -EBADMSG / -E2BIG with *ret_error naming the field. */
 int wire_ca_decode(const char *json, size_t size, wire_ca *ret, char **ret_error);
@@ -154,6 +212,8 @@ int wire_push_response_decode(const char *json, size_t size, wire_push_response 
 int wire_report_decode(const char *json, size_t size, wire_report *ret, char **ret_error);
 int wire_data_keys_request_decode(const char *json, size_t size, wire_data_keys_request *ret, char **ret_error);
 int wire_data_keys_response_decode(const char *json, size_t size, wire_data_keys_response *ret, char **ret_error);
+int wire_luks_request_decode(const char *json, size_t size, wire_luks_request *ret, char **ret_error);
+int wire_luks_response_decode(const char *json, size_t size, wire_luks_response *ret, char **ret_error);
 /* {"error": "..."} → the message, or NULL when the body is not one. */
 char *wire_error_message(const char *json, size_t size);
 int wire_error_decode(const char *json, size_t size, char **ret_message, char **ret_error);

@@ -34,3 +34,24 @@ scratch() {
         SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/infrastream-test.XXXXXX")
         trap 'rm -rf "$SCRATCH"' EXIT
 }
+
+# luks_helper_start SOCKET LOG: the agent's LUKS2 helper behind SOCKET the way infrastream-luks.socket
+# runs it (Accept=yes: one helper per connection, the connection on fd 3), without systemd as PID 1;
+# the listener's and the helpers' stderr in LOG. luks_helper_stop ends the listener.
+luks_helper_start() {
+        local _
+        command -v systemd-socket-activate >/dev/null || return 1
+        systemd-socket-activate --accept -l "$1" "$top_builddir/agent/infrastream-luks-helper" 2>>"$2" &
+        LUKS_HELPER_PID=$!
+        for _ in $(seq 50); do
+                [ -S "$1" ] && return 0
+                sleep 0.1
+        done
+        return 1
+}
+luks_helper_stop() {
+        [ -n "${LUKS_HELPER_PID:-}" ] || return 0
+        kill "$LUKS_HELPER_PID" 2>/dev/null
+        wait "$LUKS_HELPER_PID" 2>/dev/null
+        LUKS_HELPER_PID=
+}

@@ -1,6 +1,6 @@
-/* libFuzzer target for the agent <-> controller message decoders (wire.c over jsondec.c): every
- * input goes through each decoder; none may crash or leak, and whatever one accepts must encode
- * to something it accepts again, the same bytes the second time round. */
+/* libFuzzer target for wire.c's message decoders (agent <-> controller, agent <-> LUKS helper)
+ * over jsondec.c: every input goes through each decoder; none may crash or leak, and whatever one
+ * accepts must encode to something it accepts again, the same bytes the second time round. */
 #include <stdint.h>
 #include <stdio.h>
 
@@ -44,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *json = (const char *) data;
         _cleanup_free_ char *error = NULL, *message = NULL;
         wire_report report = {};
+        wire_luks_request luks = {};
 
         ROUND_TRIP(wire_ca, wire_ca_decode, wire_ca_to_json, wire_ca_done, json, size);
         ROUND_TRIP(wire_enroll_request, wire_enroll_request_decode, wire_enroll_request_to_json,
@@ -56,6 +57,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                    wire_data_keys_request_done, json, size);
         ROUND_TRIP(wire_data_keys_response, wire_data_keys_response_decode, wire_data_keys_response_to_json,
                    wire_data_keys_response_done, json, size);
+        ROUND_TRIP(wire_luks_response, wire_luks_response_decode, wire_luks_response_to_json,
+                   wire_luks_response_done, json, size);
+
+        /* The LUKS request's encoder writes text itself (the keys stay out of json-c). */
+        if (wire_luks_request_decode(json, size, &luks, &error) >= 0) {
+                _cleanup_free_ char *a = wire_luks_request_text(&luks), *b = NULL;
+                wire_luks_request luks2 = {};
+
+                if (wire_luks_request_decode(a, strlen(a), &luks2, &error) < 0) {
+                        fprintf(stderr, "re-encoded LUKS request rejected: %s\n%s\n", error, a);
+                        abort();
+                }
+                b = wire_luks_request_text(&luks2);
+                if (!streq(a, b)) {
+                        fprintf(stderr, "LUKS request encoding is not a fixed point:\n%s\n%s\n", a, b);
+                        abort();
+                }
+                wire_luks_request_done(&luks2);
+                wire_luks_request_done(&luks);
+        }
+        free(TAKE_PTR(error));
 
         /* The report has no encoder of ours: the kept object must read back the same. */
         if (wire_report_decode(json, size, &report, &error) >= 0) {

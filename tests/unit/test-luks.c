@@ -12,6 +12,7 @@
 
 #include <libcryptsetup.h>
 
+#include "jsondec.h"
 #include "luks.h"
 
 #define IMAGE_SIZE (32u * 1024u * 1024u)
@@ -392,6 +393,18 @@ static void test_keyslots_of_databases(void **state) {
         assert_string_equal(json, "{\"type\":\"infrastream-database\",\"keyslots\":[\"1\"],\"database\":\"o/u/e/p/b\"}");
         crypt_free(cd);
 
+        /* The databases with a keyslot, sorted, each once (c has none: its key opened nothing). */
+        {
+                char **names = NULL;
+                size_t n = 0;
+
+                assert_int_equal(luks_list_keyslots(f->image, &names, &n, &err), 0);
+                assert_int_equal(n, 2);
+                assert_string_equal(names[0], "o/u/e/p/a");
+                assert_string_equal(names[1], "o/u/e/p/b");
+                strv_free_n(names, n);
+        }
+
         /* Like the first key, the second is only an Argon2id input. */
         raw = read_image(f->image);
         assert_null(memmem(raw, IMAGE_SIZE, f->other, sizeof(f->other)));
@@ -439,6 +452,16 @@ static void test_destroyed_keyslot(void **state) {
 
         assert_no_keyslot(f, "o/u/e/p/b", f->other);
         assert_int_equal(luks_find_keyslot(f->image, "o/u/e/p/a", &err), 0);
+        /* Nor is it listed. */
+        {
+                char **names = NULL;
+                size_t n = 0;
+
+                assert_int_equal(luks_list_keyslots(f->image, &names, &n, &err), 0);
+                assert_int_equal(n, 1);
+                assert_string_equal(names[0], "o/u/e/p/a");
+                strv_free_n(names, n);
+        }
 }
 
 /* Without device-mapper, opening fails with the reason instead of pretending. */

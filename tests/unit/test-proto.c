@@ -814,6 +814,45 @@ static char *make_key(const char *name, char **ret_pub) {
         return key;
 }
 
+/* Roots and the parents made for them are 0755 under the units' umask 0077; an existing directory
+ * keeps its mode; read_to_eof() and write_all() through a pipe. */
+static void test_mkdir_root_and_pipes(void **state) {
+        _cleanup_free_ char *kept = xasprintf("%s/kept", tmpdir), *root = xasprintf("%s/kept/a/b/data", tmpdir);
+        mode_t old = umask(0077);
+        struct stat st;
+        char buf[8];
+        int p[2];
+
+        (void) state;
+        assert_int_equal(mkdir(kept, 0700), 0);
+        assert_int_equal(mkdir_root(root), 0);
+        assert_int_equal(mkdir_root(root), 0);
+        umask(old);
+        assert_int_equal(stat(kept, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0700);
+        for (char *s = root + strlen(kept) + 1; *s; s++)
+                if (*s == '/') {
+                        *s = '\0';
+                        assert_int_equal(stat(root, &st), 0);
+                        assert_int_equal(st.st_mode & 07777, 0755);
+                        *s = '/';
+                }
+        assert_int_equal(stat(root, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0755);
+
+        assert_int_equal(pipe(p), 0);
+        assert_int_equal(write_all(p[1], "1234567", 7), 0);
+        close(p[1]);
+        assert_int_equal(read_to_eof(p[0], buf, sizeof(buf)), 7);
+        assert_string_equal(buf, "1234567");
+        close(p[0]);
+        assert_int_equal(pipe(p), 0);
+        assert_int_equal(write_all(p[1], "12345678", 8), 0);
+        close(p[1]);
+        assert_int_equal(read_to_eof(p[0], buf, sizeof(buf)), -EFBIG);
+        close(p[0]);
+}
+
 static void test_generate_key(void **state) {
         _cleanup_free_ char *key = tmp_path("gen.key"), *pub = tmp_path("gen.pub"), *before = NULL, *after = NULL;
         struct stat st;
@@ -994,6 +1033,7 @@ int main(void) {
                 cmocka_unit_test(test_backup_passphrase),
                 cmocka_unit_test(test_replication),
                 cmocka_unit_test(test_replication_corpus),
+                cmocka_unit_test(test_mkdir_root_and_pipes),
                 cmocka_unit_test(test_generate_key),
                 cmocka_unit_test(test_sign_verify),
                 cmocka_unit_test(test_verify_rejects),

@@ -270,6 +270,99 @@ static void test_data_keys_limits(void **state) {
                 free(databases[i]);
 }
 
+#define MNT "/var/lib/infrastream/data"
+#define KEY_ZERO "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" /* 32 zero bytes */
+
+static void test_luks_round_trip(void **state) {
+        wire_luks_key keys[] = { { .database = DB_A }, { .database = DB_B } };
+        wire_luks_request m = { .op = WIRE_LUKS_UNLOCK, .device = "/dev/vdb", .mount_point = MNT, .keys = keys, .n_keys = 2 },
+                          d = {};
+        char *keyslots[] = { DB_A, DB_B };
+        wire_luks_response resp = {
+                .device_mapper = true, .content = WIRE_LUKS_LUKS, .what = "a LUKS2 volume", .active = true,
+                .mounted = true, .keyslots = keyslots, .n_keyslots = 2, .formatted = false,
+        }, dr = {};
+        _cleanup_free_ char *json = NULL, *json2 = NULL, *again = NULL, *err = NULL;
+
+        (void) state;
+        for (size_t i = 0; i < WIRE_LUKS_KEY_SIZE; i++)
+                keys[1].key[i] = (uint8_t) (0xff - i);
+        json = wire_luks_request_text(&m);
+        assert_string_equal(json, "{\"op\":\"unlock\",\"device\":\"/dev/vdb\",\"mountPoint\":\"" MNT "\",\"keys\":["
+                                  "{\"database\":\"" DB_A "\",\"key\":\"" KEY_ZERO "\"},"
+                                  "{\"database\":\"" DB_B "\",\"key\":\"//79/Pv6+fj39vX08/Lx8O/u7ezr6uno5+bl5OPi4eA=\"}]}");
+        assert_int_equal(wire_luks_request_decode(json, strlen(json), &d, &err), 0);
+        assert_int_equal(d.op, WIRE_LUKS_UNLOCK);
+        assert_string_equal(d.device, "/dev/vdb");
+        assert_string_equal(d.mount_point, MNT);
+        assert_int_equal(d.n_keys, 2);
+        assert_string_equal(d.keys[0].database, DB_A);
+        assert_memory_equal(d.keys[0].key, keys[0].key, WIRE_LUKS_KEY_SIZE);
+        assert_memory_equal(d.keys[1].key, keys[1].key, WIRE_LUKS_KEY_SIZE);
+        again = wire_luks_request_text(&d);
+        assert_string_equal(again, json);
+        wire_luks_request_done(&d);
+        assert_null(d.keys);
+
+        /* inspect carries no keys, whatever the structure holds. */
+        m.op = WIRE_LUKS_INSPECT;
+        free(again);
+        again = wire_luks_request_text(&m);
+        assert_string_equal(again, "{\"op\":\"inspect\",\"device\":\"/dev/vdb\",\"mountPoint\":\"" MNT "\"}");
+        assert_int_equal(wire_luks_request_decode(again, strlen(again), &d, &err), 0);
+        assert_int_equal(d.op, WIRE_LUKS_INSPECT);
+        assert_int_equal(d.n_keys, 0);
+        wire_luks_request_done(&d);
+
+        json2 = text(wire_luks_response_to_json(&resp));
+        assert_int_equal(wire_luks_response_decode(json2, strlen(json2), &dr, &err), 0);
+        assert_true(dr.device_mapper);
+        assert_int_equal(dr.content, WIRE_LUKS_LUKS);
+        assert_string_equal(dr.what, "a LUKS2 volume");
+        assert_true(dr.active && dr.mounted && !dr.formatted);
+        assert_int_equal(dr.n_keyslots, 2);
+        assert_string_equal(dr.keyslots[1], DB_B);
+        free(again);
+        again = text(wire_luks_response_to_json(&dr));
+        assert_string_equal(again, json2);
+        wire_luks_response_done(&dr);
+
+        /* An empty device: what is null, no keyslots (an empty array, never null). */
+        resp = (wire_luks_response) { .content = WIRE_LUKS_EMPTY };
+        free(json2);
+        json2 = text(wire_luks_response_to_json(&resp));
+        assert_string_equal(json2, "{\"deviceMapper\":false,\"content\":\"empty\",\"what\":null,\"active\":false,"
+                                   "\"mounted\":false,\"keyslots\":[],\"formatted\":false}");
+        assert_int_equal(wire_luks_response_decode(json2, strlen(json2), &dr, &err), 0);
+        assert_null(dr.what);
+        assert_int_equal(dr.n_keyslots, 0);
+        wire_luks_response_done(&dr);
+}
+
+/* WIRE_MAX_DATA_KEYS keys pass, one more does not. */
+static void test_luks_limits(void **state) {
+        wire_luks_key keys[WIRE_MAX_DATA_KEYS + 1] = {};
+        wire_luks_request m = { .op = WIRE_LUKS_UNLOCK, .device = "/dev/vdb", .mount_point = MNT, .keys = keys }, d = {};
+
+        (void) state;
+        for (size_t i = 0; i <= WIRE_MAX_DATA_KEYS; i++)
+                keys[i].database = xasprintf("org/ou/env/project/db%03zu", i);
+        for (size_t n = WIRE_MAX_DATA_KEYS; n <= WIRE_MAX_DATA_KEYS + 1; n++) {
+                _cleanup_free_ char *json = NULL, *err = NULL;
+                int want_r = n <= WIRE_MAX_DATA_KEYS ? 0 : -EBADMSG;
+
+                m.n_keys = n;
+                json = wire_luks_request_text(&m);
+                assert_int_equal(wire_luks_request_decode(json, strlen(json), &d, &err), want_r);
+                wire_luks_request_done(&d);
+                if (want_r < 0)
+                        assert_string_equal(err, "keys: must list between 1 and 256 keys");
+                explicit_bzero(json, strlen(json));
+        }
+        for (size_t i = 0; i <= WIRE_MAX_DATA_KEYS; i++)
+                free(keys[i].database);
+}
+
 static void test_report(void **state) {
         static const char json[] =
                 "{\"host\": \"db1\", \"role\": \"database\", \"revision\": 7, \"commit\": \"5f1e2d3c\", "
@@ -317,7 +410,10 @@ static void test_error_message(void **state) {
 
 /* ---- refusals ------------------------------------------------------------------------------ */
 
-typedef enum kind { CA, ENROLL_REQUEST, ENROLL_RESPONSE, PUSH_RESPONSE, REPORT, DATA_KEYS_REQUEST, DATA_KEYS_RESPONSE, ERROR } kind;
+typedef enum kind {
+        CA, ENROLL_REQUEST, ENROLL_RESPONSE, PUSH_RESPONSE, REPORT, DATA_KEYS_REQUEST, DATA_KEYS_RESPONSE, LUKS_REQUEST,
+        LUKS_RESPONSE, ERROR
+} kind;
 
 /* Decode json as kind: 0 or the error (malloc'd) in *ret_error; nothing leaks either way. */
 static int decode_as(kind k, const char *json, size_t size, char **ret_error) {
@@ -328,6 +424,8 @@ static int decode_as(kind k, const char *json, size_t size, char **ret_error) {
         wire_report report = {};
         wire_data_keys_request keys_req = {};
         wire_data_keys_response keys_resp = {};
+        wire_luks_request luks_req = {};
+        wire_luks_response luks_resp = {};
         char *msg = NULL;
         int r;
 
@@ -360,6 +458,14 @@ static int decode_as(kind k, const char *json, size_t size, char **ret_error) {
                 r = wire_data_keys_response_decode(json, size, &keys_resp, ret_error);
                 wire_data_keys_response_done(&keys_resp);
                 return r;
+        case LUKS_REQUEST:
+                r = wire_luks_request_decode(json, size, &luks_req, ret_error);
+                wire_luks_request_done(&luks_req);
+                return r;
+        case LUKS_RESPONSE:
+                r = wire_luks_response_decode(json, size, &luks_resp, ret_error);
+                wire_luks_response_done(&luks_resp);
+                return r;
         case ERROR:
                 r = wire_error_decode(json, size, &msg, ret_error);
                 if (r >= 0)
@@ -382,6 +488,12 @@ static void expect_refusal(kind k, const char *json, const char *message) {
 #define FACTS "\"facts\": {\"name\": \"db1\", \"addresses\": [\"10.0.0.2\"], \"cpus\": 2, \"memoryBytes\": 1024, \"endpoint\": \"10.0.0.2:7443\"}"
 #define CSR_JSON "\"-----BEGIN CERTIFICATE REQUEST-----\\nx\\n-----END CERTIFICATE REQUEST-----\\n\""
 #define CERT_JSON "\"-----BEGIN CERTIFICATE-----\\nx\\n-----END CERTIFICATE-----\\n\""
+#define LUKS_PATHS "\"device\": \"/dev/vdb\", \"mountPoint\": \"" MNT "\""
+#define LUKS_KEY(db, key) "{\"database\": \"" db "\", \"key\": \"" key "\"}"
+#define LUKS_STATE "\"deviceMapper\": true, \"content\": \"luks\", \"what\": null, \"active\": true, \"mounted\": true"
+#define NOT_PATH "is not an absolute, normalised path (no empty, '.' or '..' components, no trailing '/')"
+#define NOT_KEY "keys[0].key: is not base64 of 32 bytes (standard alphabet, padded)"
+#define NOT_DB "is not a database key (five DNS labels joined by '/': org/ou/env/project/db)"
 
 static void test_refusals(void **state) {
         static const struct {
@@ -500,11 +612,118 @@ static void test_refusals(void **state) {
                 { DATA_KEYS_RESPONSE, "{\"host\": \"db1\", \"keys\": [{\"database\": \"" DB_A "\", \"wrappedKey\": \"AAAA\"}, "
                                       "{\"database\": \"" DB_A "\", \"wrappedKey\": \"AAAA\"}]}",
                   "keys[1].database: duplicate database '" DB_A "'" },
+                { LUKS_REQUEST, "{\"op\": \"format\", " LUKS_PATHS "}", "op: expected 'inspect' or 'unlock', got 'format'" },
+                { LUKS_REQUEST, "{" LUKS_PATHS "}", "op: missing" },
+                { LUKS_REQUEST, "{\"op\": \"inspect\", " LUKS_PATHS ", \"force\": true}", "message: unknown field 'force'" },
+                { LUKS_REQUEST, "{\"op\": \"inspect\", \"mountPoint\": \"" MNT "\"}", "device: missing" },
+                { LUKS_REQUEST, "{\"op\": \"inspect\", \"device\": \"/dev/vdb\"}", "mountPoint: missing" },
+                { LUKS_REQUEST, "{\"op\": \"inspect\", \"device\": \"\", \"mountPoint\": \"" MNT "\"}", "device: must not be empty" },
+                { LUKS_REQUEST, "{\"op\": \"inspect\", \"device\": \"vdb\", \"mountPoint\": \"" MNT "\"}", "device: 'vdb' " NOT_PATH },
+                { LUKS_REQUEST, "{\"op\": \"inspect\", \"device\": \"/dev//vdb\", \"mountPoint\": \"" MNT "\"}",
+                  "device: '/dev//vdb' " NOT_PATH },
+                { LUKS_REQUEST, "{\"op\": \"inspect\", \"device\": \"/dev/./vdb\", \"mountPoint\": \"" MNT "\"}",
+                  "device: '/dev/./vdb' " NOT_PATH },
+                { LUKS_REQUEST, "{\"op\": \"inspect\", \"device\": \"/dev/vdb/..\", \"mountPoint\": \"" MNT "\"}",
+                  "device: '/dev/vdb/..' " NOT_PATH },
+                { LUKS_REQUEST, "{\"op\": \"inspect\", \"device\": \"/\", \"mountPoint\": \"" MNT "\"}", "device: must not be '/'" },
+                { LUKS_REQUEST, "{\"op\": \"inspect\", \"device\": \"/dev/vdb\", \"mountPoint\": \"/\"}", "mountPoint: must not be '/'" },
+                { LUKS_REQUEST, "{\"op\": \"inspect\", \"device\": \"/dev/vdb\", \"mountPoint\": \"//srv\"}",
+                  "mountPoint: '//srv' " NOT_PATH },
+                { LUKS_REQUEST, "{\"op\": \"inspect\", \"device\": \"/dev/vdb\", \"mountPoint\": \"/srv/\"}",
+                  "mountPoint: '/srv/' " NOT_PATH },
+                { LUKS_REQUEST, "{\"op\": \"inspect\", \"device\": \"/dev/vdb\", \"mountPoint\": \"/srv\\u0001\"}",
+                  "mountPoint: must not contain control characters" },
+                { LUKS_REQUEST, "{\"op\": \"inspect\", " LUKS_PATHS ", \"keys\": []}", "keys: only an unlock request carries keys" },
+                { LUKS_REQUEST, "{\"op\": \"inspect\", " LUKS_PATHS ", \"keys\": null}", "keys: only an unlock request carries keys" },
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS "}", "keys: missing" },
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": {}}", "keys: expected an array" },
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": []}", "keys: must list between 1 and 256 keys" },
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [{\"database\": \"" DB_A "\"}]}", "keys[0].key: missing" },
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [{\"database\": \"" DB_A "\", \"key\": 5}]}",
+                  "keys[0].key: expected a string" },
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [{\"database\": \"" DB_A "\", \"key\": \"" KEY_ZERO "\", "
+                                "\"slot\": 1}]}",
+                  "keys[0]: unknown field 'slot'" },
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [" LUKS_KEY("accounts-db", KEY_ZERO) "]}",
+                  "keys[0].database: 'accounts-db' " NOT_DB },
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [" LUKS_KEY(DB_A, "") "]}", NOT_KEY },
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [" LUKS_KEY(DB_A, "AAAA") "]}", NOT_KEY },
+                /* 31 and 33 bytes: also 44 characters. */
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [" LUKS_KEY(DB_A, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==") "]}",
+                  NOT_KEY },
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [" LUKS_KEY(DB_A, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA") "]}",
+                  NOT_KEY },
+                /* Unpadded, non-zero unused bits, base64url, a blank. */
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [" LUKS_KEY(DB_A, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA") "]}",
+                  NOT_KEY },
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [" LUKS_KEY(DB_A, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=") "]}",
+                  NOT_KEY },
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [" LUKS_KEY(DB_A, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA_=") "]}",
+                  NOT_KEY },
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [" LUKS_KEY(DB_A, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA A=") "]}",
+                  NOT_KEY },
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [" LUKS_KEY(DB_B, KEY_ZERO) ", " LUKS_KEY(DB_A, KEY_ZERO) "]}",
+                  "keys[1].database: '" DB_A "' is out of order: database keys must be sorted" },
+                { LUKS_REQUEST, "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [" LUKS_KEY(DB_A, KEY_ZERO) ", " LUKS_KEY(DB_A, KEY_ZERO) "]}",
+                  "keys[1].database: duplicate database '" DB_A "'" },
+                { LUKS_RESPONSE, "{" LUKS_STATE ", \"keyslots\": [], \"formatted\": false, \"uuid\": \"x\"}", "message: unknown field 'uuid'" },
+                { LUKS_RESPONSE, "{" LUKS_STATE ", \"keyslots\": []}", "formatted: missing" },
+                { LUKS_RESPONSE, "{\"deviceMapper\": 1}", "deviceMapper: expected a boolean" },
+                { LUKS_RESPONSE, "{\"deviceMapper\": true, \"content\": \"ext4\"}", "content: expected 'empty', 'luks' or 'other', got 'ext4'" },
+                { LUKS_RESPONSE, "{\"deviceMapper\": true, \"content\": \"other\"}", "what: missing" },
+                { LUKS_RESPONSE, "{\"deviceMapper\": true, \"content\": \"other\", \"what\": \"\"}", "what: must not be empty" },
+                { LUKS_RESPONSE, "{\"deviceMapper\": true, \"content\": \"other\", \"what\": false}", "what: expected a string" },
+                { LUKS_RESPONSE, "{" LUKS_STATE ", \"keyslots\": null, \"formatted\": false}", "keyslots: expected an array" },
+                { LUKS_RESPONSE, "{" LUKS_STATE ", \"keyslots\": [\"a/b/c/d\"], \"formatted\": false}", "keyslots[0]: 'a/b/c/d' " NOT_DB },
+                { LUKS_RESPONSE, "{" LUKS_STATE ", \"keyslots\": [\"" DB_B "\", \"" DB_A "\"], \"formatted\": false}",
+                  "keyslots[1]: '" DB_A "' is out of order: database keys must be sorted" },
+                { LUKS_RESPONSE, "{" LUKS_STATE ", \"keyslots\": [\"" DB_A "\", \"" DB_A "\"], \"formatted\": false}",
+                  "keyslots[1]: duplicate database '" DB_A "'" },
         };
 
         (void) state;
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
                 expect_refusal(cases[i].kind, cases[i].json, cases[i].message);
+}
+
+/* Whatever is wrong with a key, or around it, the message does not quote it: no eight characters of
+ * it in a row. */
+static void test_luks_key_never_echoed(void **state) {
+        static const char *const keys[] = {
+                "S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tR=", /* unused bits set */
+                "S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tQ",  /* unpadded */
+                "S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3t==", /* 31 bytes */
+                "S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tQQ", /* 33 bytes */
+                "S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tQQQ=",
+                "S3cr3t-S3cr3t_S3cr3tS3cr3tS3cr3tS3cr3tS3crQ=",
+                "S3cr3tS3cr3tS3cr3tS3cr3t S3cr3tS3cr3tS3cr3tQ",
+                "S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3t\\u0001Q=",
+                "S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3t\\q",
+        };
+        /* The key goes between the two halves. */
+        static const struct {
+                const char *before, *after;
+        } forms[] = {
+                { "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [{\"database\": \"" DB_A "\", \"key\": \"", "\"}]}" },
+                { "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [{\"key\": \"", "\", \"database\": \"x\"}]}" },
+                { "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [{\"database\": \"" DB_A "\", \"key\": [\"", "\"]}]}" },
+                { "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": [{\"database\": \"" DB_A "\", \"key\": \"", "\", \"k\": 1}]}" },
+                { "{\"op\": \"inspect\", " LUKS_PATHS ", \"keys\": [{\"database\": \"" DB_A "\", \"key\": \"", "\"}]}" },
+                { "{\"op\": \"unlock\", " LUKS_PATHS ", \"keys\": {\"database\": \"" DB_A "\", \"key\": \"", "\"}}" },
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                for (size_t f = 0; f < ELEMENTSOF(forms); f++) {
+                        _cleanup_free_ char *json = xasprintf("%s%s%s", forms[f].before, keys[i], forms[f].after), *err = NULL;
+
+                        if (decode_as(LUKS_REQUEST, json, strlen(json), &err) >= 0)
+                                fail_msg("accepted: %s", json);
+                        assert_non_null(err);
+                        for (size_t at = 0; at + 8 <= strlen(keys[i]); at++)
+                                if (memmem(err, strlen(err), keys[i] + at, 8))
+                                        fail_msg("%s\n  quotes the key: %s", json, err);
+                }
 }
 
 static void test_size_limit(void **state) {
@@ -534,7 +753,8 @@ static kind kind_of(const char *file) {
         } kinds[] = {
                 { "ca", CA }, { "enroll-request", ENROLL_REQUEST }, { "enroll-response", ENROLL_RESPONSE },
                 { "push-response", PUSH_RESPONSE }, { "report", REPORT }, { "data-keys-request", DATA_KEYS_REQUEST },
-                { "data-keys-response", DATA_KEYS_RESPONSE }, { "error", ERROR },
+                { "data-keys-response", DATA_KEYS_RESPONSE }, { "luks-request", LUKS_REQUEST },
+                { "luks-response", LUKS_RESPONSE }, { "error", ERROR },
         };
         const char *rest = strchr(file, '-') + 1;
 
@@ -615,9 +835,12 @@ int main(void) {
                 cmocka_unit_test(test_push_response_round_trip),
                 cmocka_unit_test(test_data_keys_round_trip),
                 cmocka_unit_test(test_data_keys_limits),
+                cmocka_unit_test(test_luks_round_trip),
+                cmocka_unit_test(test_luks_limits),
                 cmocka_unit_test(test_report),
                 cmocka_unit_test(test_error_message),
                 cmocka_unit_test(test_refusals),
+                cmocka_unit_test(test_luks_key_never_echoed),
                 cmocka_unit_test(test_size_limit),
                 cmocka_unit_test(test_corpus),
         };
