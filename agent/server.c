@@ -4,6 +4,7 @@
  * signature, host, revision) before it is queued, so a bad request changes nothing and is
  * answered at once; the worker's result comes back through an event. */
 #include <event2/event.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
 #include <pthread.h>
@@ -54,6 +55,7 @@ struct agent_server {
         long interval;
         bool key_wait;          /* the worker's: the last apply left a database waiting for its key */
         https_server *tls, *local;
+        int passed_tls, passed_local; /* listening sockets systemd passed (socket activation), or -1 */
         char *tls_sig, *local_sig;
         char *controller_name;  /* the only client allowed to push */
         char *tls_error, *local_error; /* why a listener is not running */
@@ -640,6 +642,66 @@ static char *local_signature(const agent_config *cfg) {
         return xasprintf("%s|%s", cfg->socket_path, strempty(cfg->socket_group));
 }
 
+/* Socket activation: serve on the socket systemd passed for this listener when it is the one
+ * agent.conf asks for (1), else 0 and the caller binds its own (a socket unit that disagrees with
+ * agent.conf is named in the log, once per listener rebuild). The passed socket is kept for later
+ * rebuilds (a reload, a renewed certificate): the server gets a duplicate. */
+static int use_passed(https_server *server, int fd, bool matches, const char *want, const char *key, char **ret_error) {
+        int dup, r;
+
+        if (fd < 0)
+                return 0;
+        if (!matches) {
+                log_warning("infrastream-agent: the socket systemd passed is not %s ('%s' in agent.conf): "
+                            "not used; listening on %s itself",
+                            want, key, want);
+                return 0;
+        }
+        dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (dup < 0) {
+                r = -errno;
+                *ret_error = xasprintf("cannot use the socket systemd passed: %s", strerror(-r));
+                return r;
+        }
+        r = https_server_adopt(server, dup, ret_error);
+        if (r < 0) {
+                close(dup);
+                return r;
+        }
+        return 1;
+}
+
+static int use_passed_tls(agent_server *s, char **ret_error) {
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof(sa);
+        bool matches;
+
+        if (s->passed_tls < 0)
+                return 0;
+        matches = wire_endpoint_parse(s->cfg.listen, false, &sa, &len) >= 0 &&
+                  systemd_socket_is_tcp(s->passed_tls, (struct sockaddr *) &sa, len);
+        return use_passed(s->tls, s->passed_tls, matches, s->cfg.listen, "listen", ret_error);
+}
+
+/* Sort what systemd passed: the first Unix socket is agentctl's, the first TCP one the
+ * controller's; anything else is closed with a warning. */
+static void take_passed_sockets(agent_server *s) {
+        int n = systemd_listen_fds();
+
+        for (int fd = 3; fd < 3 + n; fd++) {
+                if (s->passed_local < 0 && systemd_socket_is_unix(fd, NULL))
+                        s->passed_local = fd;
+                else if (s->passed_tls < 0 && systemd_socket_is_tcp(fd, NULL, 0))
+                        s->passed_tls = fd;
+                else {
+                        log_warning("infrastream-agent: ignoring file descriptor %d from systemd: the agent takes one "
+                                    "listening Unix stream socket (agentctl's) and one TCP one (the controller's)",
+                                    fd);
+                        close(fd);
+                }
+        }
+}
+
 static int listen_tls(agent_server *s, char **ret_error) {
         _cleanup_free_ char *err = NULL, *cert = enrollment_file(&s->cfg, ENROLL_HOST_CERT),
                             *key = enrollment_file(&s->cfg, ENROLL_HOST_KEY), *ca = enrollment_file(&s->cfg, ENROLL_CA);
@@ -676,7 +738,9 @@ static int listen_tls(agent_server *s, char **ret_error) {
         SSL_CTX_free(ctx);
         https_server_route(s->tls, "POST", "/v1/desired-state", on_push, s);
         https_server_route(s->tls, "GET", "/v1/status", on_status_tls, s);
-        r = https_server_listen(s->tls, s->cfg.listen, &port, &err);
+        r = use_passed_tls(s, &err);
+        if (r == 0)
+                r = https_server_listen(s->tls, s->cfg.listen, &port, &err);
         if (r < 0) {
                 *ret_error = xasprintf("cannot listen on %s: %s", s->cfg.listen, err ? err : strerror(-r));
                 https_server_free(TAKE_PTR(s->tls));
@@ -685,7 +749,8 @@ static int listen_tls(agent_server *s, char **ret_error) {
         }
         free(s->controller_name);
         s->controller_name = TAKE_PTR(e.controller_name);
-        log_info("listening on %s for %s", s->cfg.listen, s->controller_name);
+        log_info("listening on %s for %s%s", s->cfg.listen, s->controller_name,
+                 r > 0 ? " (socket from systemd)" : "");
         enrollment_done(&e);
         return 0;
 }
@@ -719,7 +784,14 @@ static int listen_local(agent_server *s, char **ret_error) {
         }
         s->local = https_server_new(s->base, NULL, &limits);
         https_server_route(s->local, "GET", "/v1/status", on_status_local, s);
-        r = https_server_listen_unix(s->local, s->cfg.socket_path, 0660, gid, &err);
+        r = use_passed(s->local, s->passed_local, systemd_socket_is_unix(s->passed_local, s->cfg.socket_path),
+                       s->cfg.socket_path, "socket", &err);
+        if (r > 0) {
+                log_info("listening on %s (socket from systemd: its unit sets mode and group)", s->cfg.socket_path);
+                return 0;
+        }
+        if (r == 0)
+                r = https_server_listen_unix(s->local, s->cfg.socket_path, 0660, gid, &err);
         if (r < 0) {
                 *ret_error = xasprintf("cannot listen on %s: %s", s->cfg.socket_path, err ? err : strerror(-r));
                 https_server_free(TAKE_PTR(s->local));
@@ -766,6 +838,7 @@ agent_server *agent_server_new(struct event_base *base, const agent_config *cfg,
         pthread_condattr_t attr;
 
         s->base = base;
+        s->passed_tls = s->passed_local = -1;
         agent_config_copy(cfg, &s->cfg);
         s->interval = interval;
         pthread_mutex_init(&s->lock, NULL);
@@ -786,6 +859,7 @@ int agent_server_start(agent_server *s, char **ret_error) {
         /* Without the socket there is no agentctl status: fatal. Without the HTTPS listener (a
          * certificate gone bad, the address taken) the host still converges what it has, and
          * says why in its status. */
+        take_passed_sockets(s);
         s->local_sig = local_signature(&s->cfg);
         r = listen_local(s, ret_error);
         if (r < 0)
@@ -858,6 +932,10 @@ void agent_server_free(agent_server *s) {
         }
         https_server_freep(&s->tls);
         https_server_freep(&s->local);
+        if (s->passed_tls >= 0)
+                close(s->passed_tls);
+        if (s->passed_local >= 0)
+                close(s->passed_local);
         event_free(s->done_ev);
         if (s->next_cfg) {
                 agent_config_done(s->next_cfg);

@@ -1,4 +1,5 @@
 /* sd-bus: start, stop, reload and restart units, and wait for their jobs; sd_notify. */
+#include <fcntl.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
@@ -36,7 +37,27 @@ int systemd_accepted_connection(void) {
 
         if (n != 1 || sd_is_socket(SD_LISTEN_FDS_START, AF_UNIX, SOCK_STREAM, 0) <= 0)
                 return -EBADF;
+        /* Not for what we run (mkfs.ext4): the answer is ours to give. */
+        (void) fcntl(SD_LISTEN_FDS_START, F_SETFD, FD_CLOEXEC);
         return SD_LISTEN_FDS_START;
+}
+
+int systemd_listen_fds(void) {
+        int n = sd_listen_fds(1);
+
+        for (int i = 0; i < n; i++)
+                (void) fcntl(SD_LISTEN_FDS_START + i, F_SETFD, FD_CLOEXEC);
+        return n < 0 ? 0 : n;
+}
+
+bool systemd_socket_is_unix(int fd, const char *path) {
+        return sd_is_socket_unix(fd, SOCK_STREAM, 1, path, 0) > 0;
+}
+
+bool systemd_socket_is_tcp(int fd, const struct sockaddr *sa, socklen_t len) {
+        if (!sa)
+                return sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0;
+        return sd_is_socket_sockaddr(fd, SOCK_STREAM, sa, len, 1) > 0;
 }
 
 uint64_t systemd_watchdog_usec(void) {

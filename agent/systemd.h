@@ -2,6 +2,8 @@
  * includes systemd's headers. */
 #pragma once
 
+#include <sys/socket.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +30,14 @@ void systemd_notify(const char *state);
 /* The one connection a socket unit with Accept=yes passed (LISTEN_FDS=1: a connected AF_UNIX
  * stream socket on fd 3), or -EBADF when we were not started that way. */
 int systemd_accepted_connection(void);
+/* Listening sockets a socket unit passed (LISTEN_FDS without Accept=): their number, the first
+ * being SD_LISTEN_FDS_START (3); 0 when none. The environment is cleared and each is made
+ * close-on-exec, so nothing we run inherits them. */
+int systemd_listen_fds(void);
+/* fd is a listening stream socket: on the Unix path path (NULL: any Unix path), or on TCP at the
+ * address sa (NULL: any). */
+bool systemd_socket_is_unix(int fd, const char *path);
+bool systemd_socket_is_tcp(int fd, const struct sockaddr *sa, socklen_t len);
 /* The watchdog interval systemd expects pings within (WATCHDOG_USEC for us), 0 when none. */
 uint64_t systemd_watchdog_usec(void);
 /* stderr is the journal's stream (JOURNAL_STREAM names its device and inode): entries can carry

@@ -708,19 +708,32 @@ int https_server_adopt(https_server *s, int fd, char **ret_error) {
         socklen_t len = sizeof(sa);
         int type = 0, listening = 0;
         socklen_t tl = sizeof(type), ll = sizeof(listening);
+        struct evhttp *http;
 
-        if (!s->tls) {
-                *ret_error = xstrdup("this server has no TLS context to serve with");
-                return -EINVAL;
-        }
         if (getsockname(fd, (struct sockaddr *) &sa, &len) < 0 ||
-            (sa.ss_family != AF_INET && sa.ss_family != AF_INET6) ||
+            (sa.ss_family != AF_INET && sa.ss_family != AF_INET6 && sa.ss_family != AF_UNIX) ||
             getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM ||
             getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) < 0 || !listening) {
-                *ret_error = xasprintf("file descriptor %d is not a listening TCP socket", fd);
+                *ret_error = xasprintf("file descriptor %d is not a listening TCP or Unix stream socket", fd);
                 return -ENOTSOCK;
         }
-        if (evutil_make_socket_nonblocking(fd) < 0 || !evhttp_accept_socket_with_handle(s->tls, fd)) {
+        /* TCP is served with TLS, a Unix socket in plain HTTP with the peer's credentials. */
+        if (sa.ss_family != AF_UNIX) {
+                if (!s->tls) {
+                        *ret_error = xstrdup("this server has no TLS context to serve with");
+                        return -EINVAL;
+                }
+                http = s->tls;
+        } else {
+                if (!s->local)
+                        s->local = new_evhttp(s, true);
+                if (!s->local) {
+                        *ret_error = xstrdup("cannot create the HTTP server");
+                        return -ENOMEM;
+                }
+                http = s->local;
+        }
+        if (evutil_make_socket_nonblocking(fd) < 0 || !evhttp_accept_socket_with_handle(http, fd)) {
                 *ret_error = xasprintf("cannot serve on file descriptor %d", fd);
                 return -EIO;
         }

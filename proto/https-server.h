@@ -65,7 +65,9 @@ int https_server_listen(https_server *s, const char *addr_port, int *ret_port, c
  * gid ((gid_t) -1: unchanged); a stale socket file is replaced. Every connection's peer is read
  * with SO_PEERCRED; the handler sees it through https_request_peer_cred(). */
 int https_server_listen_unix(https_server *s, const char *path, mode_t mode, gid_t gid, char **ret_error);
-/* Adopt an already-listening TCP socket (systemd socket activation). */
+/* Serve on an already-listening socket (systemd socket activation), which the server then owns:
+ * TCP with TLS, a Unix stream socket in plain HTTP (peer credentials as above). The socket's file,
+ * mode and owner are whoever made it; it is not removed when the server is freed. */
 int https_server_adopt(https_server *s, int fd, char **ret_error);
 
 /* Exact path match; other methods on a known path get 405 with Allow, unknown paths 404. */
