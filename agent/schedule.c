@@ -181,24 +181,10 @@ char *schedule_service_text(const agent_config *cfg, const char *agentctl, const
                          "UMask=0077\n"
                          "ProtectSystem=strict\n"
                          "ReadWritePaths=%s\n"
-                         "ProtectHome=yes\n"
-                         "PrivateTmp=yes\n"
-                         "PrivateDevices=yes\n"
-                         "ProtectKernelTunables=yes\n"
-                         "ProtectKernelModules=yes\n"
-                         "ProtectKernelLogs=yes\n"
-                         "ProtectControlGroups=yes\n"
-                         "ProtectClock=yes\n"
-                         "ProtectHostname=yes\n"
+                         SYSTEMD_UNIT_PROTECT
                          "NoNewPrivileges=yes\n"
                          "CapabilityBoundingSet=CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_SETUID CAP_SETGID\n"
-                         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n"
-                         "RestrictNamespaces=yes\n"
-                         "RestrictRealtime=yes\n"
-                         "RestrictSUIDSGID=yes\n"
-                         "LockPersonality=yes\n"
-                         "SystemCallArchitectures=native\n"
-                         "SystemCallFilter=@system-service\n"
+                         SYSTEMD_UNIT_RESTRICT
                          "SystemCallErrorNumber=EPERM\n",
                          k == SCHEDULE_KIND_FULL ? "Full" : "Differential", db, db, line, paths);
 }

@@ -13,6 +13,29 @@
 /* One word of a unit file's command line or path list, double-quoted: '%' doubled (it starts a
  * specifier), quotes and backslashes escaped. */
 void systemd_unit_word(strbuf *b, const char *s);
+/* The sandbox every unit the agent writes shares (the PostgreSQL clusters', the backups'): after
+ * ProtectSystem=strict and its ReadWritePaths=, the rest of the file system and the kernel's
+ * knobs out of reach ... */
+#define SYSTEMD_UNIT_PROTECT                                                                         \
+        "ProtectHome=yes\n"                                                                          \
+        "PrivateTmp=yes\n"                                                                           \
+        "PrivateDevices=yes\n"                                                                       \
+        "ProtectKernelTunables=yes\n"                                                                \
+        "ProtectKernelModules=yes\n"                                                                 \
+        "ProtectKernelLogs=yes\n"                                                                    \
+        "ProtectControlGroups=yes\n"                                                                 \
+        "ProtectClock=yes\n"                                                                         \
+        "ProtectHostname=yes\n"
+/* ... and, after their own capabilities, what they may call: IP and Unix sockets, the system
+ * calls of a service. */
+#define SYSTEMD_UNIT_RESTRICT                                                                        \
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n"                                         \
+        "RestrictNamespaces=yes\n"                                                                   \
+        "RestrictRealtime=yes\n"                                                                     \
+        "RestrictSUIDSGID=yes\n"                                                                     \
+        "LockPersonality=yes\n"                                                                      \
+        "SystemCallArchitectures=native\n"                                                           \
+        "SystemCallFilter=@system-service\n"
 int systemd_daemon_reload(char **ret_error);
 /* method: "StartUnit", "StopUnit", "ReloadUnit", "RestartUnit", "TryRestartUnit". Waits for the
  * job to finish. */

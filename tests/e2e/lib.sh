@@ -4,6 +4,7 @@
 # Needs: BIN (directory with controller/ and agent/ builds), E2E (namespace prefix), SCRATCH.
 # E2E_HOSTS, set before sourcing, names fewer hosts (ctl is always there).
 # shellcheck shell=bash
+. "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
 PGBIN=/usr/lib/postgresql/15/bin
 CONTROLLER="$BIN/controller/infrastream-controller"
 AGENTCTL="$BIN/agent/agentctl"
@@ -15,17 +16,10 @@ in_ns() { local n=$1; shift; ip netns exec "$E2E-$n" "$@"; }
 as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 
 e2e_network() {
-        ip netns add "$E2E-sw" || return 1
-        ip -n "$E2E-sw" link add br0 type bridge && ip -n "$E2E-sw" link set br0 up
+        netns_switch "$E2E" || return 1
         local i=1 h
         for h in ctl $E2E_HOSTS; do
-                ip netns add "$E2E-$h"
-                ip link add "$E2E-$h-0" type veth peer name eth0 netns "$E2E-$h"
-                ip link set "$E2E-$h-0" netns "$E2E-sw"
-                ip -n "$E2E-sw" link set "$E2E-$h-0" master br0 up
-                ip -n "$E2E-$h" addr add "10.99.0.$i/24" dev eth0
-                ip -n "$E2E-$h" link set eth0 up
-                ip -n "$E2E-$h" link set lo up
+                netns_host "$E2E" "$h" "10.99.0.$i"
                 i=$((i + 1))
         done
 }

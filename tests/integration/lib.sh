@@ -2,6 +2,7 @@
 # agents with their own state and data roots, and PostgreSQL clients on the application side.
 # shellcheck shell=bash
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
 AGENTCTL="$top_builddir/agent/agentctl"
 CONTROLLER="$top_builddir/controller/infrastream-controller"
 DOCTOOL="$top_builddir/tests/tools/doctool"
@@ -27,8 +28,7 @@ world() {
         SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/is-$W.XXXXXX")
         chmod 755 "$SCRATCH"
         trap world_cleanup EXIT
-        ip netns add "$W-sw" || skip_all "cannot create network namespaces here"
-        ip -n "$W-sw" link add br0 type bridge && ip -n "$W-sw" link set br0 up
+        netns_switch "$W" || skip_all "cannot create network namespaces here"
         local i=2 h
         for h in db app other; do
                 world_link "$h" "10.99.0.$i"
@@ -48,13 +48,7 @@ world_host() {
 
 # world_link NAME ADDRESS: the namespace $W-NAME, its eth0 (ADDRESS/24) a port of the bridge.
 world_link() {
-        ip netns add "$W-$1"
-        ip link add "$W-$1-0" type veth peer name eth0 netns "$W-$1"
-        ip link set "$W-$1-0" netns "$W-sw"
-        ip -n "$W-sw" link set "$W-$1-0" master br0 up
-        ip -n "$W-$1" addr add "$2/24" dev eth0
-        ip -n "$W-$1" link set eth0 up
-        ip -n "$W-$1" link set lo up
+        netns_host "$W" "$1" "$2"
 }
 
 world_cleanup() {
